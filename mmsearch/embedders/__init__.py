@@ -13,6 +13,7 @@ the class is called with the same keyword options as the built-ins.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +98,21 @@ def create_embedder(name: str, **options: Any) -> Embedder:
         raise ConfigError(f"bad options for model {name!r}: {exc}") from exc
 
 
+def _factory(name: str) -> Factory:
+    key = canonical_name(name)
+    target = _REGISTRY.get(key, name)
+    return _load(target) if isinstance(target, str) else target
+
+
 def embedder_from_identity(identity: EmbedderIdentity, **overrides: Any) -> Embedder:
-    """Re-create the embedder an index recorded, with optional overrides (e.g. precision)."""
-    options = {**identity.options, **{k: v for k, v in overrides.items() if v is not None}}
-    return create_embedder(identity.name, **options)
+    """Re-create the embedder an index recorded.
+
+    ``overrides`` (for example ``precision``) that don't change the space are
+    passed on when the embedder takes them, and dropped when it doesn't.
+    """
+    params = inspect.signature(_factory(identity.name)).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    extra = {
+        k: v for k, v in overrides.items() if v is not None and (takes_any or k in params)
+    }
+    return create_embedder(identity.name, **{**identity.options, **extra})

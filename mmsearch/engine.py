@@ -1,0 +1,310 @@
+"""The Engine: the one place that wires the parts of mmsearch together.
+
+    from mmsearch import Engine
+    with Engine.open("indexes/photos") as engine:
+        report = engine.index(["~/Pictures"])
+        hits = engine.search("a cat on a sofa", k=10)
+
+The CLI, the server and library users all go through it. It never prints:
+one-line notices (for example "using the offline model because ...") go to
+the ``on_notice`` callback, progress to ``on_progress``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mmsearch.decode import DecodeError, load_image, register_heif
+from mmsearch.embedders import canonical_name, embedder_from_identity
+from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
+from mmsearch.errors import (
+    EmbedderMismatchError,
+    IndexError_,
+    IndexNotFoundError,
+    PathError,
+    QueryError,
+)
+from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
+from mmsearch.manifest import Manifest, read_manifest, write_manifest
+from mmsearch.searcher import Hit, Searcher
+from mmsearch.settings import Settings
+from mmsearch.store.faiss_store import VectorFileError
+from mmsearch.store.metadata import MetadataStore
+from mmsearch.store.vectors import VectorStore, open_vector_store
+
+DB_NAME = "index.sqlite"
+LOCK_NAME = "writer.lock"
+NoticeCallback = Callable[[str], None]
+
+
+def _expand(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+class Engine:
+    """An open index: its metadata, vectors and embedder. Use :meth:`open`."""
+
+    def __init__(
+        self,
+        folder: str,
+        manifest: Manifest,
+        meta: MetadataStore,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        on_notice: NoticeCallback | None = None,
+    ) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.meta = meta
+        self.settings = settings
+        self._embedder = embedder
+        self.on_notice = on_notice or (lambda _msg: None)
+        self.vectors = self._open_vectors()
+        self.searcher = Searcher(meta, self.vectors)
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        create: bool = True,
+        on_notice: NoticeCallback | None = None,
+        **settings: Any,
+    ) -> Engine:
+        """Open the index folder at ``path`` (default: setting ``index``).
+
+        An existing index uses the embedder that built it; asking for another
+        (``model=`` or ``embedder=``) raises :class:`EmbedderMismatchError`.
+        A new index is created when ``create`` is true, with ``embedder`` or
+        the one ``model`` names (default ``auto``). Other keyword arguments are
+        settings (see :mod:`mmsearch.settings`).
+        """
+        resolved = Settings.resolve(model=model, **settings)
+        folder = _expand(path if path is not None else resolved.index)
+        manifest = read_manifest(folder) if os.path.isdir(folder) else None
+        notice = on_notice or (lambda _msg: None)
+        if manifest is None:
+            if not create:
+                raise IndexNotFoundError(
+                    f"no index at {folder}; build one with: mmsearch index PATH --index {folder}"
+                )
+            if embedder is None:
+                from mmsearch.embedders.auto import choose_embedder
+
+                embedder, message = choose_embedder(resolved)
+                if message:
+                    notice(message)
+            os.makedirs(folder, exist_ok=True)
+            manifest = Manifest(embedder=embedder.identity, created_at=time.time())
+            write_manifest(folder, manifest)
+        else:
+            _check_same_space(folder, manifest.embedder, model, embedder)
+        meta = MetadataStore(f"sqlite:///{os.path.join(folder, DB_NAME)}")
+        return cls(folder, manifest, meta, resolved, embedder, notice)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.meta.close()
+
+    @property
+    def identity(self) -> EmbedderIdentity:
+        return self.manifest.embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        """The index's embedder, loaded on first use (``info`` and ``rm`` never load it)."""
+        if self._embedder is None:
+            self._embedder = embedder_from_identity(
+                self.identity, precision=self.settings.precision
+            )
+            _check_same_space(self.folder, self.identity, None, self._embedder)
+        return self._embedder
+
+    # -- the vector store, kept in step with SQLite -------------------------
+
+    def _vector_path(self) -> str:
+        return os.path.join(self.folder, f"vectors-{self.identity.space}.faiss")
+
+    def _open_vectors(self) -> VectorStore:
+        store = open_vector_store(self.manifest.vector_store, self._vector_path(), self.identity.dim)
+        try:
+            store.load()  # type: ignore[attr-defined]
+        except VectorFileError as exc:
+            if self.meta.segment_stats()[0]:
+                self.on_notice(f"vector file {exc}; rebuilding it from the index database")
+            self._rebuild(store)
+            return store
+        self._catch_up(store)
+        return store
+
+    def _rebuild(self, store: VectorStore) -> None:
+        store.reset()
+        with self.meta.sessions() as s:
+            for ids, vecs in self.meta.vectors(s):
+                store.add(ids, vecs)
+        store.save()
+
+    def _catch_up(self, store: VectorStore) -> None:
+        """Bring the store level with SQLite: replay new segments, or rebuild."""
+        count, top = self.meta.segment_stats()
+        if (store.count, store.max_id) == (count, top):
+            return
+        if top > store.max_id and store.count <= count:
+            with self.meta.sessions() as s:
+                from sqlalchemy import select
+
+                from mmsearch.store.schema import Segment
+
+                newer = list(s.scalars(select(Segment.id).where(Segment.id > store.max_id)))
+                for ids, vecs in self.meta.vectors(s, newer):
+                    store.add(ids, vecs)
+            if (store.count, store.max_id) == (count, top):
+                return
+        self._rebuild(store)
+
+    # -- indexing ------------------------------------------------------------
+
+    def index(
+        self, paths: Sequence[str | os.PathLike[str]], on_progress: ProgressCallback | None = None
+    ) -> IndexReport:
+        """Bring the index up to date with files and folders; see :mod:`mmsearch.indexer`."""
+        expanded = [_expand(p) for p in paths]
+        missing = [p for p in expanded if not os.path.exists(p)]
+        if missing:
+            raise PathError(f"no such file or folder: {missing[0]}")
+        with self._writer_lock():
+            self._catch_up(self.vectors)
+            indexer = Indexer(self.meta, self.vectors, self.embedder, self.settings, on_progress)
+            return indexer.run(expanded)
+
+    def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
+        """Forget files or whole folders; return how many files were removed."""
+        with self._writer_lock():
+            self._catch_up(self.vectors)
+            removed = 0
+            with self.meta.sessions.begin() as s:
+                ids: list[int] = []
+                for path in paths:
+                    ids.extend(a.id for a in self.meta.assets_under(s, _expand(path)))
+                ids = sorted(set(ids))
+                segment_ids = self.meta.delete_assets(s, ids)
+                removed = len(ids)
+            self.vectors.remove(np.asarray(segment_ids, dtype=np.int64))
+            self.vectors.save()
+        return removed
+
+    def _writer_lock(self) -> _WriterLock:
+        return _WriterLock(os.path.join(self.folder, LOCK_NAME))
+
+    # -- searching -----------------------------------------------------------
+
+    def encode_query(
+        self, text: str | None = None, image: str | os.PathLike[str] | None = None
+    ) -> np.ndarray:
+        """One normalised query vector from a text, an image file, or both (summed)."""
+        parts = []
+        if text is not None and text.strip():
+            parts.append(self.embedder.embed_texts([text])[0])
+        if image is not None:
+            path = _expand(image)
+            if not os.path.isfile(path):
+                raise QueryError(f"query image {path} does not exist")
+            register_heif()
+            try:
+                decoded = load_image(path, self.embedder.image_size)
+            except DecodeError as exc:
+                raise QueryError(f"can't read query image {path}: {exc}") from exc
+            parts.append(self.embedder.embed_images([decoded.image])[0])
+        if not parts:
+            raise QueryError("a query needs a text or an image")
+        return l2_normalise(np.sum(parts, axis=0))[0]
+
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        image: str | os.PathLike[str] | None = None,
+        k: int = 10,
+        modalities: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best matches for a text and/or an example image, best first."""
+        self._catch_up(self.vectors)
+        query = self.encode_query(text, image)
+        return self.searcher.search(query, k=k, modalities=list(modalities or []) or None)
+
+    # -- facts -------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """What is in the index, which embedder built it, and its size on disk."""
+        counts = self.meta.counts()
+        size = 0
+        for name in os.listdir(self.folder):
+            full = os.path.join(self.folder, name)
+            if os.path.isfile(full):
+                size += os.path.getsize(full)
+        return {
+            "index": self.folder,
+            "format": self.manifest.format,
+            "embedder": {k: v for k, v in self.identity.to_dict().items() if k != "options"},
+            **counts,
+            "vectors": self.vectors.count,
+            "size_bytes": size,
+        }
+
+
+def _check_same_space(
+    folder: str, built: EmbedderIdentity, model: str | None, embedder: Embedder | None
+) -> None:
+    asked = None
+    if embedder is not None and embedder.identity != built:
+        asked = embedder.identity.describe()
+    elif model not in (None, "auto") and canonical_name(str(model)) != built.name:
+        asked = str(model)
+    if asked:
+        raise EmbedderMismatchError(
+            f"the index at {folder} was built with {built.describe()}, not {asked}; "
+            f"vectors of different models can't be mixed. Open it without --model, or "
+            f"rebuild it: delete {folder} (or pick another --index) and run mmsearch index again"
+        )
+
+
+class _WriterLock:
+    """One writer per index: a second one fails at once with a clear message."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def __enter__(self) -> _WriterLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise IndexError_(
+                f"another mmsearch process is writing to {os.path.dirname(self.path)}; "
+                "wait for it to finish (searches can run meanwhile)"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

@@ -1,0 +1,354 @@
+"""Ingestion: discover → decode (worker processes) → embed (batched) → store.
+
+One run walks the given paths and brings the index up to date with them:
+
+- an unchanged file (same size and mtime, or same content hash) costs nothing;
+- a file whose content the index already holds elsewhere reuses those vectors:
+  a moved or renamed file keeps its segments, a copy gets copies of them;
+- a changed file is re-embedded; a file gone from a walked folder is removed;
+- a file that can't be read is listed in the report with its reason, and the
+  run goes on.
+
+Decoding runs in worker processes, a bounded window ahead of the model, so
+reading and resizing overlap with embedding. Each batch of files is written to
+SQLite in one transaction and then added to the vector store, which is saved
+atomically at the end of the run (and every ``SAVE_EVERY`` seconds).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmsearch.chunking import chunk_text
+from mmsearch.decode import DecodedFile, DecodeError, decode_file, worker_init
+from mmsearch.discover import discover
+from mmsearch.embedders.base import Embedder
+from mmsearch.settings import Settings
+from mmsearch.store.metadata import AssetRecord, MetadataStore, SegmentRow
+from mmsearch.store.schema import Asset
+from mmsearch.store.vectors import VectorStore
+
+SAVE_EVERY = 60.0
+POOL_MIN_FILES = 8  # below this, decoding in-process beats starting workers
+
+
+@dataclass
+class Skip:
+    path: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    reused: int = 0
+    ignored: int = 0
+    segments: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+@dataclass
+class Progress:
+    """Reported after each file: ``done`` of ``total`` files to decode and embed."""
+
+    done: int
+    total: int
+    path: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Job:
+    """One decoded file waiting for the model, and how its vectors become segments."""
+
+    decoded: DecodedFile
+    replaces: int | None  # id of the asset this file's old version had
+    texts: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Any]:
+        return [self.decoded.image.image] if self.decoded.image else []
+
+    def record(self) -> AssetRecord:
+        d = self.decoded
+        img = d.image
+        return AssetRecord(
+            path=d.path,
+            modality=d.modality,
+            size=d.size,
+            mtime_ns=d.mtime_ns,
+            content_hash=d.content_hash,
+            width=img.width if img else None,
+            height=img.height if img else None,
+            taken_at=img.taken_at if img else None,
+            meta=d.meta or None,
+        )
+
+    def segments(self, image_vecs: np.ndarray, text_vecs: np.ndarray) -> list[SegmentRow]:
+        if self.decoded.modality == "image":
+            return [SegmentRow(view="pixels", vector=image_vecs[0])]
+        return [
+            SegmentRow(view="chunk", vector=vec, ord=i, char_start=s, char_end=e, text=text)
+            for i, (vec, (s, e), text) in enumerate(
+                zip(text_vecs, self.spans, self.texts, strict=True)
+            )
+        ]
+
+
+class Indexer:
+    """Brings an index up to date with a set of paths; see the module docstring."""
+
+    def __init__(
+        self,
+        meta: MetadataStore,
+        vectors: VectorStore,
+        embedder: Embedder,
+        settings: Settings,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.meta = meta
+        self.vectors = vectors
+        self.embedder = embedder
+        self.settings = settings
+        self.on_progress = on_progress
+        self._pending: list[_Job] = []
+        self._last_save = time.monotonic()
+
+    # -- the run ---------------------------------------------------------
+
+    def run(self, paths: list[str]) -> IndexReport:
+        started = time.monotonic()
+        report = IndexReport()
+        found = discover(paths)
+        report.ignored = found.ignored
+        report.skipped.extend(Skip(p, f"folder not readable: {r}") for p, r in found.failed_dirs)
+        on_disk = {p for p, _ in found.files}
+        todo, vanished = self._scan(paths, found.files, on_disk, found.failed_dirs, report)
+        self._decode_and_embed(todo, vanished, report)
+        self._flush(report)
+        self._remove_vanished(vanished, report)
+        self.vectors.save()
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _scan(
+        self,
+        paths: list[str],
+        files: list[tuple[str, str]],
+        on_disk: set[str],
+        failed_dirs: list[tuple[str, str]],
+        report: IndexReport,
+    ) -> tuple[list[tuple[str, str]], dict[str, list[Asset]]]:
+        """Split files into unchanged and to-do; collect indexed files that vanished."""
+        todo: list[tuple[str, str]] = []
+        vanished: dict[str, list[Asset]] = {}
+        unreadable = tuple(d.rstrip(os.sep) + os.sep for d, _ in failed_dirs)
+        with self.meta.sessions() as s:
+            for path, modality in files:
+                asset = self.meta.asset_at(s, path)
+                try:
+                    st = os.stat(path)
+                except OSError as exc:
+                    report.skipped.append(Skip(path, exc.strerror or str(exc)))
+                    continue
+                if asset and asset.size == st.st_size and asset.mtime_ns == st.st_mtime_ns:
+                    report.unchanged += 1
+                else:
+                    todo.append((path, modality))
+            for top in paths:
+                for asset in self.meta.assets_under(s, top):
+                    path = self.meta.abspath(asset)
+                    if path in on_disk or path.startswith(unreadable) or os.path.exists(path):
+                        continue
+                    vanished.setdefault(asset.content_hash, []).append(asset)
+        return todo, vanished
+
+    def _decoded(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, DecodedFile | str]]:
+        """Decode files in order, in worker processes a bounded window ahead."""
+        args = (self.embedder.image_size, self.settings.max_text_bytes)
+        workers = self.settings.workers or max(1, (os.cpu_count() or 2) - 1)
+        if len(todo) < POOL_MIN_FILES or workers < 1:
+            for path, modality in todo:
+                yield path, _decode_safely(path, modality, *args)
+            return
+        window = max(2 * self.settings.batch_size, 4 * workers)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init) as pool:
+            futures: list[tuple[str, Future[DecodedFile | str]]] = []
+            queue = iter(todo)
+            for path, modality in queue:
+                futures.append((path, pool.submit(_decode_safely, path, modality, *args)))
+                if len(futures) >= window:
+                    break
+            while futures:
+                path, future = futures.pop(0)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    futures.append((nxt[0], pool.submit(_decode_safely, *nxt, *args)))
+                yield path, future.result()
+
+    def _decode_and_embed(
+        self, todo: list[tuple[str, str]], vanished: dict[str, list[Asset]], report: IndexReport
+    ) -> None:
+        for done, (path, result) in enumerate(self._decoded(todo), start=1):
+            if isinstance(result, str):
+                report.skipped.append(Skip(path, result))
+                self._forget_changed(path, report)
+            else:
+                self._place(result, vanished, report)
+            if self._pending_size() >= self.settings.batch_size:
+                self._flush(report)
+            if self.on_progress:
+                self.on_progress(Progress(done, len(todo), path))
+
+    # -- placing one decoded file -----------------------------------------
+
+    def _place(
+        self, decoded: DecodedFile, vanished: dict[str, list[Asset]], report: IndexReport
+    ) -> None:
+        """Reuse what the index has for this content, or queue it for the model."""
+        new_ids: list[int] = []
+        with self.meta.sessions.begin() as s:
+            current = self.meta.asset_at(s, decoded.path)
+            if current is not None and current.content_hash == decoded.content_hash:
+                self.meta.touch(s, current.id, decoded.mtime_ns, decoded.size)
+                report.unchanged += 1
+                return
+            moved_from = vanished.get(decoded.content_hash)
+            if moved_from and current is None:
+                asset = s.merge(moved_from.pop())
+                self.meta.move_asset(s, asset, decoded.path, decoded.mtime_ns)
+                report.moved += 1
+                return
+            twins = [a for a in self.meta.assets_with_hash(s, decoded.content_hash)]
+            if twins:
+                old_segments = self._drop(s, current)
+                record = _Job(decoded, None).record()
+                asset = self.meta.add_asset(s, record, [])
+                self.meta.copy_segments(s, twins[0].id, asset.id)
+                new_ids = self.meta.segment_ids_of(s, asset.id)
+                report.reused += 1
+                report.segments += len(new_ids)
+                if current is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+        if twins:
+            self.vectors.remove(np.asarray(old_segments, dtype=np.int64))
+            self._add_vectors(new_ids)
+            return
+        job = _Job(decoded, current.id if current is not None else None)
+        if decoded.modality == "text" and decoded.text is not None:
+            spans = self.embedder.token_spans(decoded.text)
+            chunks = chunk_text(
+                decoded.text, spans, self.embedder.max_tokens, self.settings.chunk_overlap
+            )
+            if not chunks:
+                report.skipped.append(Skip(decoded.path, "no words to index"))
+                return
+            job.texts = [c.text for c in chunks]
+            job.spans = [(c.start, c.end) for c in chunks]
+        self._pending.append(job)
+
+    def _drop(self, s: Any, asset: Asset | None) -> list[int]:
+        if asset is None:
+            return []
+        return self.meta.delete_assets(s, [asset.id])
+
+    def _forget_changed(self, path: str, report: IndexReport) -> None:
+        """A known file that changed and can no longer be read: drop its stale vectors."""
+        with self.meta.sessions.begin() as s:
+            asset = self.meta.asset_at(s, path)
+            if asset is None:
+                return
+            gone = self.meta.delete_assets(s, [asset.id])
+        self.vectors.remove(np.asarray(gone, dtype=np.int64))
+        report.removed += 1
+
+    # -- embedding and writing --------------------------------------------
+
+    def _pending_size(self) -> int:
+        return max(
+            sum(len(j.images) for j in self._pending), sum(len(j.texts) for j in self._pending)
+        )
+
+    def _flush(self, report: IndexReport) -> None:
+        """Embed the pending jobs and write them in one transaction."""
+        jobs, self._pending = self._pending, []
+        if not jobs:
+            return
+        images = [im for j in jobs for im in j.images]
+        texts = [t for j in jobs for t in j.texts]
+        image_vecs = self.embedder.embed_images(images) if images else None
+        text_vecs = self.embedder.embed_texts(texts) if texts else None
+        new_ids: list[int] = []
+        old_ids: list[int] = []
+        i = t = 0
+        with self.meta.sessions.begin() as s:
+            for job in jobs:
+                n_img, n_txt = len(job.images), len(job.texts)
+                segs = job.segments(
+                    image_vecs[i : i + n_img] if image_vecs is not None else np.zeros((0, 0)),
+                    text_vecs[t : t + n_txt] if text_vecs is not None else np.zeros((0, 0)),
+                )
+                i, t = i + n_img, t + n_txt
+                if job.replaces is not None:
+                    old_ids += self.meta.delete_assets(s, [job.replaces])
+                    report.updated += 1
+                else:
+                    report.added += 1
+                asset = self.meta.add_asset(s, job.record(), segs)
+                new_ids += self.meta.segment_ids_of(s, asset.id)
+                report.segments += len(segs)
+        self.vectors.remove(np.asarray(old_ids, dtype=np.int64))
+        self._add_vectors(new_ids)
+        if time.monotonic() - self._last_save > SAVE_EVERY:
+            self.vectors.save()
+            self._last_save = time.monotonic()
+
+    def _add_vectors(self, segment_ids: list[int]) -> None:
+        if not segment_ids:
+            return
+        with self.meta.sessions() as s:
+            for ids, vecs in self.meta.vectors(s, segment_ids):
+                self.vectors.add(ids, vecs)
+
+    def _remove_vanished(self, vanished: dict[str, list[Asset]], report: IndexReport) -> None:
+        ids = [a.id for group in vanished.values() for a in group]
+        if not ids:
+            return
+        with self.meta.sessions.begin() as s:
+            gone = self.meta.delete_assets(s, ids)
+        self.vectors.remove(np.asarray(gone, dtype=np.int64))
+        report.removed += len(ids)
+
+
+def _decode_safely(path: str, modality: str, image_size: int, max_text_bytes: int) -> Any:
+    """Decode in a worker; a failure comes back as its reason (a string)."""
+    try:
+        return decode_file(path, modality, image_size, max_text_bytes)
+    except DecodeError as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug must not stop the run: report it
+        return f"unexpected {type(exc).__name__}: {exc}"

@@ -1,0 +1,112 @@
+"""One table of settings.
+
+Each setting has a name, a type, a default and a help string. The CLI options
+(``--batch-size``), the environment variables (``MMSEARCH_BATCH_SIZE``), the
+:class:`Settings` object the library takes and the README's settings table
+all derive from :data:`SETTINGS`; a test checks that every one is documented.
+
+Precedence: an explicit argument (CLI option or keyword) beats the
+environment variable, which beats the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmsearch.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return "MMSEARCH_" + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any) -> Any:
+        if raw is None:
+            return None
+        try:
+            value = self.type(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.name} must be a {self.type.__name__}, not {raw!r}") from exc
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, not {raw!r}")
+        return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("index", str, "indexes/default", "Index folder to use."),
+    Setting(
+        "model",
+        str,
+        "auto",
+        "Embedder for a new index: auto, offline, openclip, hash, or module:Class. "
+        "An existing index always uses the embedder that built it.",
+    ),
+    Setting("clip_model", str, "ViT-B-32", "open_clip architecture, or a model-config JSON file."),
+    Setting("pretrained", str, "laion2b_s34b_b79k", "open_clip pretrained tag."),
+    Setting("weights", str, None, "Local open_clip weights file (instead of a pretrained tag)."),
+    Setting(
+        "precision",
+        str,
+        "auto",
+        "Model precision on CPU: auto (bf16 where the CPU has native bf16), bf16 or fp32.",
+        ("auto", "bf16", "fp32"),
+    ),
+    Setting("batch_size", int, 32, "Images or text chunks per model call."),
+    Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
+    Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
+    Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved values of every setting (see :data:`SETTINGS`)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def resolve(cls, **overrides: Any) -> Settings:
+        """Defaults, then ``MMSEARCH_*`` environment variables, then ``overrides``."""
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = overrides.get(s.name)
+            if raw is None:
+                raw = os.environ.get(s.env)
+            values[s.name] = s.default if raw is None else s.parse(raw)
+        if values["batch_size"] < 1:
+            raise ConfigError("batch_size must be at least 1")
+        if values["workers"] < 0:
+            raise ConfigError("workers must be 0 (automatic) or more")
+        return cls(values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return Settings.resolve(**{**self.values, **changes})

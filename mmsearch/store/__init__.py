@@ -1,0 +1,1 @@
+"""Storage: SQLite metadata (the source of truth) and vector stores (derived caches)."""

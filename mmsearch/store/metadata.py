@@ -1,0 +1,306 @@
+"""The metadata store: SQLite (or any SQLAlchemy URL), the index's source of truth."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment
+
+
+@dataclass
+class SegmentRow:
+    """A segment to insert: its place in the asset and its vector."""
+
+    view: str
+    vector: np.ndarray
+    ord: int = 0
+    char_start: int | None = None
+    char_end: int | None = None
+    t_start: float | None = None
+    t_end: float | None = None
+    t_best: float | None = None
+    text: str | None = None
+
+
+@dataclass
+class AssetRecord:
+    """What the indexer knows of one file when it writes it."""
+
+    path: str  # absolute
+    modality: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    taken_at: str | None = None
+    meta: dict | None = None
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class MetadataStore:
+    """Assets, segments and their vectors, behind SQLAlchemy sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: SAEngine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        with self.sessions.begin() as s:
+            if s.get(Meta, "schema_version") is None:
+                s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- roots and paths -------------------------------------------------
+
+    def root_for(self, s: Session, path: str) -> tuple[Root, str]:
+        """The root that holds ``path`` and the relative path inside it.
+
+        A path inside a known root uses that root. Otherwise a new root is made
+        (the folder itself, or a file's parent), and roots inside it are folded
+        into it so no file is known twice.
+        """
+        for root in s.scalars(select(Root)):
+            if _under(path, root.path):
+                return root, os.path.relpath(path, root.path) if path != root.path else ""
+        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        new = Root(path=folder)
+        s.add(new)
+        s.flush()
+        for inner in list(s.scalars(select(Root).where(Root.id != new.id))):
+            if _under(inner.path, folder):
+                prefix = os.path.relpath(inner.path, folder)
+                for asset in s.scalars(select(Asset).where(Asset.root_id == inner.id)):
+                    asset.root_id = new.id
+                    asset.relpath = os.path.join(prefix, asset.relpath)
+                s.flush()
+                s.delete(inner)
+        s.flush()
+        rel = os.path.relpath(path, folder) if path != folder else ""
+        return new, rel
+
+    def roots(self) -> list[str]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Root.path).order_by(Root.path)))
+
+    @staticmethod
+    def abspath(asset: Asset) -> str:
+        return os.path.join(asset.root.path, asset.relpath)
+
+    def assets_under(self, s: Session, path: str) -> list[Asset]:
+        """Assets whose file is ``path`` or lies under the folder ``path``."""
+        out = []
+        for root in s.scalars(select(Root)):
+            if _under(root.path, path):
+                out.extend(s.scalars(select(Asset).where(Asset.root_id == root.id)))
+            elif _under(path, root.path):
+                rel = os.path.relpath(path, root.path)
+                prefix = rel.rstrip(os.sep) + os.sep
+                rows = s.scalars(
+                    select(Asset).where(
+                        Asset.root_id == root.id,
+                        (Asset.relpath == rel)
+                        | (func.substr(Asset.relpath, 1, len(prefix)) == prefix),
+                    )
+                )
+                out.extend(rows)
+        return out
+
+    def asset_at(self, s: Session, path: str) -> Asset | None:
+        for root in s.scalars(select(Root)):
+            if _under(path, root.path) and path != root.path:
+                rel = os.path.relpath(path, root.path)
+                return s.scalars(
+                    select(Asset).where(Asset.root_id == root.id, Asset.relpath == rel)
+                ).first()
+        return None
+
+    def assets_with_hash(self, s: Session, content_hash: str) -> list[Asset]:
+        return list(s.scalars(select(Asset).where(Asset.content_hash == content_hash)))
+
+    # -- writes ----------------------------------------------------------
+
+    def add_asset(self, s: Session, record: AssetRecord, segments: Iterable[SegmentRow]) -> Asset:
+        root, rel = self.root_for(s, record.path)
+        asset = Asset(
+            root_id=root.id,
+            relpath=rel,
+            modality=record.modality,
+            size=record.size,
+            mtime_ns=record.mtime_ns,
+            content_hash=record.content_hash,
+            width=record.width,
+            height=record.height,
+            duration=record.duration,
+            taken_at=record.taken_at,
+            indexed_at=time.time(),
+            meta=record.meta,
+        )
+        s.add(asset)
+        s.flush()
+        self.add_segments(s, asset.id, segments)
+        return asset
+
+    def add_segments(self, s: Session, asset_id: int, segments: Iterable[SegmentRow]) -> None:
+        for seg in segments:
+            s.add(
+                Segment(
+                    asset_id=asset_id,
+                    view=seg.view,
+                    ord=seg.ord,
+                    char_start=seg.char_start,
+                    char_end=seg.char_end,
+                    t_start=seg.t_start,
+                    t_end=seg.t_end,
+                    t_best=seg.t_best,
+                    text=seg.text,
+                    vector=np.asarray(seg.vector, dtype=np.float16).tobytes(),
+                )
+            )
+        s.flush()
+
+    def copy_segments(self, s: Session, source_id: int, target_id: int) -> None:
+        """Give ``target`` the segments (and vectors) of ``source``: same content."""
+        rows = s.scalars(select(Segment).where(Segment.asset_id == source_id).order_by(Segment.id))
+        for seg in list(rows):
+            s.add(
+                Segment(
+                    asset_id=target_id,
+                    view=seg.view,
+                    ord=seg.ord,
+                    char_start=seg.char_start,
+                    char_end=seg.char_end,
+                    t_start=seg.t_start,
+                    t_end=seg.t_end,
+                    t_best=seg.t_best,
+                    text=seg.text,
+                    vector=seg.vector,
+                )
+            )
+        s.flush()
+
+    def move_asset(self, s: Session, asset: Asset, new_path: str, mtime_ns: int) -> None:
+        root, rel = self.root_for(s, new_path)
+        asset.root_id = root.id
+        asset.relpath = rel
+        asset.mtime_ns = mtime_ns
+        s.flush()
+
+    def delete_assets(self, s: Session, asset_ids: list[int]) -> list[int]:
+        """Delete assets and their segments; return the deleted segment ids."""
+        if not asset_ids:
+            return []
+        seg_ids: list[int] = []
+        for start in range(0, len(asset_ids), 500):
+            part = asset_ids[start : start + 500]
+            seg_ids.extend(s.scalars(select(Segment.id).where(Segment.asset_id.in_(part))))
+            s.execute(delete(Segment).where(Segment.asset_id.in_(part)))
+            s.execute(delete(Asset).where(Asset.id.in_(part)))
+        return seg_ids
+
+    def segment_ids_of(self, s: Session, asset_id: int) -> list[int]:
+        return list(s.scalars(select(Segment.id).where(Segment.asset_id == asset_id)))
+
+    def touch(self, s: Session, asset_id: int, mtime_ns: int, size: int) -> None:
+        s.execute(update(Asset).where(Asset.id == asset_id).values(mtime_ns=mtime_ns, size=size))
+
+    # -- reads -----------------------------------------------------------
+
+    def vectors(
+        self, s: Session, segment_ids: Iterable[int] | None = None, batch: int = 4096
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(ids, float32 vectors)`` batches, for all segments or the given ones."""
+        query = select(Segment.id, Segment.vector).order_by(Segment.id)
+        if segment_ids is not None:
+            wanted = sorted(set(segment_ids))
+            for start in range(0, len(wanted), 900):
+                part = wanted[start : start + 900]
+                yield from self._vector_batches(s, query.where(Segment.id.in_(part)), batch)
+            return
+        yield from self._vector_batches(s, query, batch)
+
+    @staticmethod
+    def _vector_batches(
+        s: Session, query: object, batch: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for seg_id, blob in s.execute(query).yield_per(batch):  # type: ignore[call-overload]
+            ids.append(seg_id)
+            blobs.append(blob)
+            if len(ids) == batch:
+                yield _unpack(ids, blobs)
+                ids, blobs = [], []
+        if ids:
+            yield _unpack(ids, blobs)
+
+    def segment_stats(self) -> tuple[int, int]:
+        """(count, max id) of segments: what the vector store must hold."""
+        with self.sessions() as s:
+            count, top = s.execute(select(func.count(Segment.id), func.max(Segment.id))).one()
+        return int(count or 0), int(top or 0)
+
+    def segments_with_assets(self, s: Session, ids: list[int]) -> dict[int, Segment]:
+        out: dict[int, Segment] = {}
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            for seg in s.scalars(select(Segment).where(Segment.id.in_(part))):
+                out[seg.id] = seg
+        return out
+
+    def segment_ids_for_modalities(self, s: Session, modalities: list[str]) -> np.ndarray:
+        rows = s.scalars(
+            select(Segment.id).join(Asset).where(Asset.modality.in_(modalities))
+        )
+        return np.fromiter(rows, dtype=np.int64)
+
+    def counts(self) -> dict[str, object]:
+        with self.sessions() as s:
+            by_modality = dict(
+                s.execute(select(Asset.modality, func.count(Asset.id)).group_by(Asset.modality))
+                .tuples()
+                .all()
+            )
+            by_view = dict(
+                s.execute(select(Segment.view, func.count(Segment.id)).group_by(Segment.view))
+                .tuples()
+                .all()
+            )
+            roots = list(s.scalars(select(Root.path).order_by(Root.path)))
+        return {
+            "assets": sum(by_modality.values()),
+            "by_modality": by_modality,
+            "segments": sum(by_view.values()),
+            "by_view": by_view,
+            "roots": roots,
+        }
+
+
+def _unpack(ids: list[int], blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1)
+    return np.asarray(ids, dtype=np.int64), arr.astype(np.float32)

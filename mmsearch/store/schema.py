@@ -1,0 +1,89 @@
+"""The SQLite schema, through SQLAlchemy 2.0.
+
+- ``roots``: library roots (absolute folders); asset paths are relative to them,
+  so a library and its index can move together.
+- ``assets``: one indexed file, with its content hash and metadata.
+- ``segments``: one embedded unit of an asset (the whole image, one text chunk,
+  one video frame), with its float16 vector. FAISS ids are segment ids.
+- ``meta``: key/value facts about the index (format version, counters).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Root(Base):
+    __tablename__ = "roots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("root_id", "relpath"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
+    relpath: Mapped[str] = mapped_column(String)
+    modality: Mapped[str] = mapped_column(String(8), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(32), index=True)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    taken_at: Mapped[str | None] = mapped_column(String(32))
+    indexed_at: Mapped[float] = mapped_column(Float)
+    meta: Mapped[dict | None] = mapped_column(JSON)
+
+    root: Mapped[Root] = relationship(lazy="joined")
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    view: Mapped[str] = mapped_column(String(8))
+    ord: Mapped[int] = mapped_column(Integer, default=0)
+    char_start: Mapped[int | None] = mapped_column(Integer)
+    char_end: Mapped[int | None] = mapped_column(Integer)
+    t_start: Mapped[float | None] = mapped_column(Float)
+    t_end: Mapped[float | None] = mapped_column(Float)
+    t_best: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    asset: Mapped[Asset] = relationship(back_populates="segments")
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(String)
+
+
+Index("ix_segments_view", Segment.view)
