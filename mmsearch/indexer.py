@@ -140,6 +140,7 @@ class Indexer:
     def run(self, paths: list[str]) -> IndexReport:
         started = time.monotonic()
         report = IndexReport()
+        self.meta.ensure_roots(paths)
         found = discover(paths)
         report.ignored = found.ignored
         report.skipped.extend(Skip(p, f"folder not readable: {r}") for p, r in found.failed_dirs)

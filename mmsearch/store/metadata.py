@@ -104,6 +104,12 @@ class MetadataStore:
         rel = os.path.relpath(path, folder) if path != folder else ""
         return new, rel
 
+    def ensure_roots(self, paths: list[str]) -> None:
+        """Make each walked folder (or a file's folder) a root, unless a root holds it."""
+        with self.sessions.begin() as s:
+            for path in paths:
+                self.root_for(s, path)
+
     def roots(self) -> list[str]:
         with self.sessions() as s:
             return list(s.scalars(select(Root.path).order_by(Root.path)))
@@ -281,16 +287,18 @@ class MetadataStore:
 
     def counts(self) -> dict[str, object]:
         with self.sessions() as s:
-            by_modality = dict(
-                s.execute(select(Asset.modality, func.count(Asset.id)).group_by(Asset.modality))
-                .tuples()
-                .all()
-            )
-            by_view = dict(
-                s.execute(select(Segment.view, func.count(Segment.id)).group_by(Segment.view))
-                .tuples()
-                .all()
-            )
+            by_modality: dict[str, int] = {
+                m: n
+                for m, n in s.execute(
+                    select(Asset.modality, func.count(Asset.id)).group_by(Asset.modality)
+                )
+            }
+            by_view: dict[str, int] = {
+                v: n
+                for v, n in s.execute(
+                    select(Segment.view, func.count(Segment.id)).group_by(Segment.view)
+                )
+            }
             roots = list(s.scalars(select(Root.path).order_by(Root.path)))
         return {
             "assets": sum(by_modality.values()),

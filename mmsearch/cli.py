@@ -1,0 +1,248 @@
+"""The ``mmsearch`` command line: a thin face over :class:`mmsearch.Engine`.
+
+Library errors become one line on stderr and a non-zero exit status (2 for
+bad input, 1 otherwise); ``--debug`` shows the traceback instead. Progress
+bars appear only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from mmsearch.errors import MmsearchError
+from mmsearch.settings import setting
+
+F = Callable[..., Any]
+
+
+def _quiet_libraries() -> None:
+    """Model libraries log and warn freely; users see only mmsearch's own lines."""
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class MmsearchGroup(click.Group):
+    """Turns library errors into one-line messages unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = "--debug" in sys.argv[1:] or os.environ.get("MMSEARCH_DEBUG") == "1"
+        if not debug:
+            _quiet_libraries()
+        try:
+            return super().invoke(ctx)
+        except MmsearchError as exc:
+            if debug:
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if debug:
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def setting_option(name: str, **extra: Any) -> Callable[[F], F]:
+    """A click option derived from the settings table."""
+    s = setting(name)
+    default = f" [default: {s.default}]" if s.default is not None else ""
+    kwargs: dict[str, Any] = {
+        "default": None,
+        "envvar": s.env,
+        "show_envvar": True,
+        "help": s.help + default,
+    }
+    if s.choices:
+        kwargs["type"] = click.Choice(s.choices)
+    elif s.type is int:
+        kwargs["type"] = int
+    kwargs.update(extra)
+    return click.option(s.option, name, **kwargs)
+
+
+def index_option(f: F) -> F:
+    return setting_option("index", metavar="DIR", help="Index folder [default: indexes/default].")(
+        f
+    )
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def debug_option(f: F) -> F:
+    return click.option(
+        "--debug", is_flag=True, expose_value=False, help="Show tracebacks on errors."
+    )(f)
+
+
+def _notice(message: str) -> None:
+    click.echo(f"Note: {message}", err=True)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[Any], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}", style="dim"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(p: Any) -> None:
+            name = os.path.basename(p.path)
+            bar.update(task, completed=p.done, total=p.total, description=name[-40:])
+
+        yield update
+
+
+@click.group(cls=MmsearchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmsearch")
+@click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks on errors.")
+def cli() -> None:
+    """Multimodal search over your own photos, videos and notes."""
+
+
+def _open(index: str | None, create: bool = False, **settings: Any) -> Any:
+    from mmsearch.engine import Engine
+
+    return Engine.open(index, create=create, on_notice=_notice, **settings)
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@index_option
+@setting_option("model", metavar="NAME")
+@setting_option("clip_model", metavar="NAME|FILE")
+@setting_option("pretrained", metavar="TAG")
+@setting_option("weights", metavar="FILE")
+@setting_option("precision")
+@setting_option("batch_size", metavar="N")
+@setting_option("workers", metavar="N")
+@json_option
+@debug_option
+def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settings: Any) -> None:
+    """Index files and folders (images, text; walks folders recursively).
+
+    Unchanged files are skipped, moved files keep their vectors, files gone
+    from a folder are forgotten. Exit status 0 when the run finished, even if
+    some files were skipped (they are listed).
+    """
+    with _open(index, create=True, **settings) as engine, _progress(not as_json) as bar:
+        report = engine.index(list(paths), on_progress=bar)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    from mmsearch.display import print_report
+
+    print_report(report)
+
+
+@cli.command("search")
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(), help="An example image to search with.")
+@click.option("-k", "--k", "k", default=10, show_default=True, help="Number of results.")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(["image", "text", "video"]),
+    help="Only these modalities (repeatable).",
+)
+@index_option
+@setting_option("precision")
+@json_option
+@debug_option
+def search_cmd(
+    text: str | None,
+    image: str | None,
+    k: int,
+    types: tuple[str, ...],
+    index: str | None,
+    as_json: bool,
+    precision: str | None,
+) -> None:
+    """Search with a TEXT, an example --image, or both."""
+    if not text and not image:
+        raise click.UsageError("give a TEXT to search for, or --image PATH")
+    if k < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--k")
+    with _open(index, precision=precision) as engine:
+        hits = engine.search(text, image=image, k=k, modalities=list(types) or None)
+    if as_json:
+        click.echo(json.dumps({"results": [h.to_dict() for h in hits]}))
+        return
+    from mmsearch.display import print_hits
+
+    print_hits(hits)
+
+
+@cli.command("info")
+@index_option
+@json_option
+@debug_option
+def info_cmd(index: str | None, as_json: bool) -> None:
+    """What is in the index and which model built it."""
+    with _open(index) as engine:
+        info = engine.info()
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    from mmsearch.display import print_info
+
+    print_info(info)
+
+
+@cli.command("rm")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@index_option
+@json_option
+@debug_option
+def rm_cmd(paths: tuple[str, ...], index: str | None, as_json: bool) -> None:
+    """Forget files or whole folders (the files themselves are not touched)."""
+    with _open(index) as engine:
+        removed = engine.remove(list(paths))
+    if as_json:
+        click.echo(json.dumps({"removed": removed}))
+    else:
+        click.echo(f"removed {removed} file{'s' if removed != 1 else ''} from the index")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mmsearch")

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mmsearch.chunking import chunk_text
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"\w+", text)]
+
+
+def test_short_text_is_one_chunk() -> None:
+    text = "a cat on a sofa"
+    [chunk] = chunk_text(text, spans(text), max_tokens=10)
+    assert (chunk.start, chunk.end, chunk.text) == (0, 15, text)
+
+
+def test_long_text_windows_overlap_and_cover_everything() -> None:
+    words = [f"w{i}" for i in range(100)]
+    text = " ".join(words)
+    chunks = chunk_text(text, spans(text), max_tokens=20, overlap=5)
+    assert all(len(c.text.split()) <= 20 for c in chunks)
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert b.start < a.end  # overlap
+        assert a.text.split()[-5:] == b.text.split()[:5]
+    covered = set()
+    for c in chunks:
+        covered.update(c.text.split())
+    assert covered == set(words)
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+
+
+def test_no_tokens_no_chunks_and_bad_window() -> None:
+    assert chunk_text("   ", [], max_tokens=10) == []
+    with pytest.raises(ValueError):
+        chunk_text("x", [(0, 1)], max_tokens=0)
