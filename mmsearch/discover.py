@@ -42,7 +42,7 @@ def discover(paths: list[str]) -> Discovery:
             add(top)
             continue
 
-        def on_error(err: OSError) -> None:
+        def on_error(err: OSError, top: str = top) -> None:
             found.failed_dirs.append((err.filename or top, err.strerror or str(err)))
 
         for folder, dirs, files in os.walk(top, onerror=on_error, followlinks=False):

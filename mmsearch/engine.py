@@ -25,8 +25,8 @@ from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
 from mmsearch.errors import (
     EmbedderMismatchError,
-    IndexError_,
     IndexNotFoundError,
+    IndexUnusableError,
     PathError,
     QueryError,
 )
@@ -43,7 +43,7 @@ LOCK_NAME = "writer.lock"
 NoticeCallback = Callable[[str], None]
 
 
-def _expand(path: str) -> str:
+def _expand(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
@@ -141,7 +141,9 @@ class Engine:
         return os.path.join(self.folder, f"vectors-{self.identity.space}.faiss")
 
     def _open_vectors(self) -> VectorStore:
-        store = open_vector_store(self.manifest.vector_store, self._vector_path(), self.identity.dim)
+        store = open_vector_store(
+            self.manifest.vector_store, self._vector_path(), self.identity.dim
+        )
         try:
             store.load()  # type: ignore[attr-defined]
         except VectorFileError as exc:
@@ -297,7 +299,7 @@ class _WriterLock:
         except BlockingIOError:
             os.close(self.fd)
             self.fd = None
-            raise IndexError_(
+            raise IndexUnusableError(
                 f"another mmsearch process is writing to {os.path.dirname(self.path)}; "
                 "wait for it to finish (searches can run meanwhile)"
             ) from None

@@ -9,7 +9,7 @@ and a non-zero exit status; the server will map them to HTTP statuses.
     ├── MissingDependencyError an optional package is not installed (says which extra)
     ├── EmbedderError          a model could not be created or loaded
     │   └── WeightsNotFoundError   weights are neither on disk nor downloadable
-    ├── IndexError_            the index folder is unusable
+    ├── IndexUnusableError     the index folder is unusable
     │   ├── IndexNotFoundError     no index at that path (search/info on nothing)
     │   ├── EmbedderMismatchError  opened with a different embedder than built it
     │   └── IndexFormatError       manifest from a newer or unknown format
@@ -47,19 +47,19 @@ class WeightsNotFoundError(EmbedderError):
     """Model weights are not on disk and could not be downloaded."""
 
 
-class IndexError_(MmsearchError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexUnusableError(MmsearchError):
     """The index folder can't be used as it is."""
 
 
-class IndexNotFoundError(IndexError_):
+class IndexNotFoundError(IndexUnusableError):
     """There is no index at the given path."""
 
 
-class EmbedderMismatchError(IndexError_):
+class EmbedderMismatchError(IndexUnusableError):
     """The index was built by another embedder than the one asked for."""
 
 
-class IndexFormatError(IndexError_):
+class IndexFormatError(IndexUnusableError):
     """The index was written by an unknown or newer format version."""
 
 
@@ -83,6 +83,5 @@ def import_optional(module: str, extra: str, purpose: str) -> object:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{purpose} needs the '{module}' package: pip install 'mmsearch[{extra}]'"
-            f" ({exc})"
+            f"{purpose} needs the '{module}' package: pip install 'mmsearch[{extra}]' ({exc})"
         ) from exc

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -23,7 +24,7 @@ def test_long_text_windows_overlap_and_cover_everything() -> None:
     chunks = chunk_text(text, spans(text), max_tokens=20, overlap=5)
     assert all(len(c.text.split()) <= 20 for c in chunks)
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # overlap
         assert a.text.split()[-5:] == b.text.split()[:5]
     covered = set()

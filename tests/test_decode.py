@@ -74,7 +74,7 @@ def test_alpha_palette_16bit_and_cmyk(tmp_path: Path) -> None:
 
     cmyk = solid((220, 30, 30)).convert("CMYK")
     cmyk.save(tmp_path / "cmyk.jpg", quality=95)
-    r, g, b = _mean(load_image(str(tmp_path / "cmyk.jpg"), 224).image)
+    r, g, _b = _mean(load_image(str(tmp_path / "cmyk.jpg"), 224).image)
     assert r > 180 and g < 90
 
 

@@ -14,9 +14,9 @@ from mmsearch import Engine
 from mmsearch.embedders.hashing import HashEmbedder
 from mmsearch.errors import (
     EmbedderMismatchError,
-    IndexError_,
     IndexFormatError,
     IndexNotFoundError,
+    IndexUnusableError,
     PathError,
     QueryError,
 )
@@ -194,9 +194,10 @@ def test_reader_sees_a_writers_new_items(tmp_path: Path, library: Path) -> None:
 
 
 def test_one_writer_at_a_time(tmp_path: Path, library: Path) -> None:
-    with open_engine(tmp_path) as engine, engine._writer_lock():
-        with Engine.open(tmp_path / "idx") as other, pytest.raises(IndexError_, match="another"):
-            other.index([library])
+    engine = open_engine(tmp_path)
+    other = Engine.open(tmp_path / "idx")
+    with engine, other, engine._writer_lock(), pytest.raises(IndexUnusableError, match="another"):
+        other.index([library])
 
 
 def test_errors_for_bad_input(tmp_path: Path, library: Path) -> None:
@@ -221,6 +222,4 @@ def test_text_and_image_query_combined(tmp_path: Path, library: Path) -> None:
         engine.index([library])
         q = engine.encode_query("red", library / "photos" / "red.jpg")
         assert np.isclose(np.linalg.norm(q), 1.0, atol=1e-5)
-        assert paths(engine.search("red", image=library / "photos" / "red.jpg", k=1)) == [
-            "red.jpg"
-        ]
+        assert paths(engine.search("red", image=library / "photos" / "red.jpg", k=1)) == ["red.jpg"]

@@ -112,7 +112,5 @@ def embedder_from_identity(identity: EmbedderIdentity, **overrides: Any) -> Embe
     """
     params = inspect.signature(_factory(identity.name)).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    extra = {
-        k: v for k, v in overrides.items() if v is not None and (takes_any or k in params)
-    }
+    extra = {k: v for k, v in overrides.items() if v is not None and (takes_any or k in params)}
     return create_embedder(identity.name, **{**identity.options, **extra})

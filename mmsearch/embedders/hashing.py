@@ -55,9 +55,7 @@ class HashEmbedder:
 
     image_size = 64
 
-    def __init__(
-        self, dim: int = 64, max_tokens: int = 32, modality_offset: float = 0.0
-    ) -> None:
+    def __init__(self, dim: int = 64, max_tokens: int = 32, modality_offset: float = 0.0) -> None:
         if dim < 8:
             raise ConfigError("hash embedder dim must be at least 8")
         if max_tokens < 4:

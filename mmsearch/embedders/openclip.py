@@ -120,14 +120,20 @@ class OpenClipEmbedder:
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         with torch.inference_mode():
             probe = self._run_text(self.tokenizer(["a"]))
-        options: dict[str, Any] = {"clip_model": os.path.abspath(clip_model)
-                                   if clip_model.endswith(".json") else clip_model}
+        options: dict[str, Any] = {
+            "clip_model": os.path.abspath(clip_model)
+            if clip_model.endswith(".json")
+            else clip_model
+        }
         if weights:
             options["weights"] = weights
         else:
             options["pretrained"] = source
         self.identity = EmbedderIdentity(
-            name="openclip", model=name, weights=weights_id, dim=int(probe.shape[1]),
+            name="openclip",
+            model=name,
+            weights=weights_id,
+            dim=int(probe.shape[1]),
             options=options,
         )
 

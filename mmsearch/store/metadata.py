@@ -120,7 +120,7 @@ class MetadataStore:
 
     def assets_under(self, s: Session, path: str) -> list[Asset]:
         """Assets whose file is ``path`` or lies under the folder ``path``."""
-        out = []
+        out: list[Asset] = []
         for root in s.scalars(select(Root)):
             if _under(root.path, path):
                 out.extend(s.scalars(select(Asset).where(Asset.root_id == root.id)))
@@ -280,9 +280,7 @@ class MetadataStore:
         return out
 
     def segment_ids_for_modalities(self, s: Session, modalities: list[str]) -> np.ndarray:
-        rows = s.scalars(
-            select(Segment.id).join(Asset).where(Asset.modality.in_(modalities))
-        )
+        rows = s.scalars(select(Segment.id).join(Asset).where(Asset.modality.in_(modalities)))
         return np.fromiter(rows, dtype=np.int64)
 
     def counts(self) -> dict[str, object]:
