@@ -154,6 +154,8 @@ def _open(index: str | None, create: bool = False, **settings: Any) -> Any:
 @setting_option("precision")
 @setting_option("batch_size", metavar="N")
 @setting_option("workers", metavar="N")
+@setting_option("chunk_overlap", metavar="N")
+@setting_option("max_text_bytes", metavar="N")
 @json_option
 @debug_option
 def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settings: Any) -> None:

@@ -40,7 +40,10 @@ class Setting:
         try:
             value = self.type(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{self.name} must be a {self.type.__name__}, not {raw!r}") from exc
+            article = "an" if self.type is int else "a"
+            raise ConfigError(
+                f"{self.name} must be {article} {self.type.__name__}, not {raw!r}"
+            ) from exc
         if self.choices and value not in self.choices:
             raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}, not {raw!r}")
         return value
