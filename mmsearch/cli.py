@@ -245,6 +245,32 @@ def rm_cmd(paths: tuple[str, ...], index: str | None, as_json: bool) -> None:
         click.echo(f"removed {removed} file{'s' if removed != 1 else ''} from the index")
 
 
+@cli.command("verify")
+@click.option("--repair", is_flag=True, help="Fix what can be fixed from SQLite.")
+@index_option
+@json_option
+@debug_option
+def verify_cmd(repair: bool, index: str | None, as_json: bool) -> None:
+    """Check that the database, the vector file and the manifest agree.
+
+    Exit status 0 when they agree (or were repaired), 1 when problems remain.
+    """
+    with _open(index) as engine:
+        report = engine.verify(repair=repair)
+        after = engine.verify() if repair and not report.ok else report
+    if as_json:
+        click.echo(json.dumps({**report.to_dict(), "ok_after_repair": after.ok}))
+    else:
+        click.echo(f"{report.segments} segments in SQLite, {report.vectors} vectors in FAISS")
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        for fix in report.repaired:
+            click.echo(f"repaired: {fix}")
+        click.echo("ok" if after.ok else "NOT ok: run mmsearch verify --repair")
+    if not after.ok:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mmsearch")

@@ -37,6 +37,7 @@ from mmsearch.settings import Settings
 from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.vectors import VectorStore, open_vector_store
+from mmsearch.verify import VerifyReport
 
 DB_NAME = "index.sqlite"
 LOCK_NAME = "writer.lock"
@@ -109,7 +110,9 @@ class Engine:
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder)
-        meta = MetadataStore(f"sqlite:///{os.path.join(folder, DB_NAME)}")
+        meta = MetadataStore(
+            f"sqlite:///{os.path.join(folder, DB_NAME)}", dim=manifest.embedder.dim
+        )
         return cls(folder, manifest, meta, resolved, embedder, notice)
 
     def __enter__(self) -> Engine:
@@ -248,6 +251,38 @@ class Engine:
         self._catch_up(self.vectors)
         query = self.encode_query(text, image)
         return self.searcher.search(query, k=k, modalities=list(modalities or []) or None)
+
+    # -- checking ------------------------------------------------------------
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Check that SQLite, the vector file and the manifest agree; optionally repair.
+
+        Repair works from SQLite, the source of truth: damaged or orphan rows
+        are deleted (their files re-embedded on the next index run) and the
+        vector file is rebuilt.
+        """
+        from mmsearch.verify import check, repair_sqlite
+
+        dim = self.identity.dim
+        on_disk = open_vector_store(self.manifest.vector_store, self._vector_path(), dim)
+        try:
+            on_disk.load()  # type: ignore[attr-defined]
+            ids = on_disk.ids()  # type: ignore[attr-defined]
+            store_dim = on_disk.dim
+        except VectorFileError as exc:
+            ids, store_dim = np.zeros(0, np.int64), dim
+            problem = f"vector file {exc}"
+        else:
+            problem = None
+        report = check(self.meta, ids, store_dim, dim)
+        if problem:
+            report.problems.insert(0, problem)
+        if repair and not report.ok:
+            with self._writer_lock():
+                repair_sqlite(self.meta, dim, report)
+                self._rebuild(self.vectors)
+                report.repaired.append(f"rebuilt the vector file ({self.vectors.count} vectors)")
+        return report
 
     # -- facts -------------------------------------------------------------
 

@@ -62,8 +62,9 @@ def _under(path: str, folder: str) -> bool:
 class MetadataStore:
     """Assets, segments and their vectors, behind SQLAlchemy sessions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dim: int | None = None) -> None:
         self.url = url
+        self.dim = dim  # when known, vectors of another length are skipped on read
         self.engine: SAEngine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -242,6 +243,8 @@ class MetadataStore:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(ids, float32 vectors)`` batches, for all segments or the given ones."""
         query = select(Segment.id, Segment.vector).order_by(Segment.id)
+        if self.dim is not None:  # a damaged row must not stop a rebuild (verify reports it)
+            query = query.where(func.length(Segment.vector) == self.dim * 2)
         if segment_ids is not None:
             wanted = sorted(set(segment_ids))
             for start in range(0, len(wanted), 900):
@@ -268,7 +271,10 @@ class MetadataStore:
     def segment_stats(self) -> tuple[int, int]:
         """(count, max id) of segments: what the vector store must hold."""
         with self.sessions() as s:
-            count, top = s.execute(select(func.count(Segment.id), func.max(Segment.id))).one()
+            query = select(func.count(Segment.id), func.max(Segment.id))
+            if self.dim is not None:
+                query = query.where(func.length(Segment.vector) == self.dim * 2)
+            count, top = s.execute(query).one()
         return int(count or 0), int(top or 0)
 
     def segments_with_assets(self, s: Session, ids: list[int]) -> dict[int, Segment]:
