@@ -265,6 +265,7 @@ class Engine:
 
         dim = self.identity.dim
         on_disk = open_vector_store(self.manifest.vector_store, self._vector_path(), dim)
+        problem: str | None = None
         try:
             on_disk.load()  # type: ignore[attr-defined]
             ids = on_disk.ids()  # type: ignore[attr-defined]
@@ -272,8 +273,6 @@ class Engine:
         except VectorFileError as exc:
             ids, store_dim = np.zeros(0, np.int64), dim
             problem = f"vector file {exc}"
-        else:
-            problem = None
         report = check(self.meta, ids, store_dim, dim)
         if problem:
             report.problems.insert(0, problem)

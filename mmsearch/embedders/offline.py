@@ -57,8 +57,8 @@ MAX_TOKENS = 254
 # Bump when the class names, the preprocessing or the combination change.
 VERSION = 1
 
-DEFAULT_TOP_T = 10
-DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_T = 100
+DEFAULT_TEMPERATURE = 3.0
 DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
     "a photo of the {}.",
