@@ -190,6 +190,8 @@ def decode_file(path: str, modality: str, image_size: int, max_text_bytes: int) 
             out.image = load_image(path, image_size)
         elif modality == "text":
             out.text = load_text(path, max_text_bytes)
+        elif modality == "video":
+            pass  # videos stream their frames in the indexing process (see video_index)
         else:
             raise DecodeError(f"{modality} files are not supported")
     except OSError as exc:

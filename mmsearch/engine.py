@@ -27,6 +27,7 @@ from mmsearch.errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     IndexUnusableError,
+    MmsearchError,
     PathError,
     QueryError,
 )
@@ -219,9 +220,16 @@ class Engine:
     # -- searching -----------------------------------------------------------
 
     def encode_query(
-        self, text: str | None = None, image: str | os.PathLike[str] | None = None
+        self,
+        text: str | None = None,
+        image: str | os.PathLike[str] | None = None,
+        video: str | os.PathLike[str] | None = None,
     ) -> np.ndarray:
-        """One normalised query vector from a text, an image file, or both (summed)."""
+        """One normalised query vector from a text, an image file and/or a short video.
+
+        A video query is the mean of its sampled frames' vectors (at most 32
+        frames); the parts given are summed and renormalised.
+        """
         parts = []
         if text is not None and text.strip():
             parts.append(self.embedder.embed_texts([text])[0])
@@ -235,22 +243,71 @@ class Engine:
             except DecodeError as exc:
                 raise QueryError(f"can't read query image {path}: {exc}") from exc
             parts.append(self.embedder.embed_images([decoded.image])[0])
+        if video is not None:
+            parts.append(self._video_query(_expand(video)))
         if not parts:
-            raise QueryError("a query needs a text or an image")
+            raise QueryError("a query needs a text, an image or a video")
         return l2_normalise(np.sum(parts, axis=0))[0]
+
+    def _video_query(self, path: str) -> np.ndarray:
+        from mmsearch.video import VideoDecodeError
+        from mmsearch.video_index import query_frames
+
+        if not os.path.isfile(path):
+            raise QueryError(f"query video {path} does not exist")
+        try:
+            vectors = query_frames(path, self.embedder, self.settings)
+        except VideoDecodeError as exc:
+            raise QueryError(f"can't read query video {path}: {exc}") from exc
+        return l2_normalise(vectors.mean(axis=0))[0]
 
     def search(
         self,
         text: str | None = None,
         *,
         image: str | os.PathLike[str] | None = None,
+        video: str | os.PathLike[str] | None = None,
         k: int = 10,
         modalities: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` best matches for a text and/or an example image, best first."""
+        """The ``k`` best matches for a text, an example image and/or a clip, best first.
+
+        Images and text documents appear once each (their best segment);
+        videos once per distinct moment, with ``start``, ``end`` and ``best_time``.
+        """
         self._catch_up(self.vectors)
-        query = self.encode_query(text, image)
+        query = self.encode_query(text, image, video)
         return self.searcher.search(query, k=k, modalities=list(modalities or []) or None)
+
+    def thumbnail(self, hit: Hit, size: int = 320) -> str | None:
+        """Path of a cached JPEG thumbnail for a result (a video moment: its best frame).
+
+        Made on first request and kept under ``thumbs/`` in the index folder;
+        ``None`` for text results.
+        """
+        if hit.modality == "text":
+            return None
+        at = hit.best_time or 0.0
+        folder = os.path.join(self.folder, "thumbs")
+        name = f"{hit.asset_id}-{round(at * 1000)}-{size}.jpg"
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+        os.makedirs(folder, exist_ok=True)
+        try:
+            if hit.modality == "video":
+                from mmsearch.video_index import frame_at
+
+                image = frame_at(hit.path, at, size)
+            else:
+                image = load_image(hit.path, size).image
+        except (DecodeError, MmsearchError) as exc:
+            raise QueryError(f"can't make a thumbnail of {hit.path}: {exc}") from exc
+        image.thumbnail((size * 2, size))
+        tmp = f"{path}.tmp-{os.getpid()}"
+        image.save(tmp, "JPEG", quality=85)
+        os.replace(tmp, path)
+        return path
 
     # -- checking ------------------------------------------------------------
 

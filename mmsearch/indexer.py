@@ -57,6 +57,7 @@ class IndexReport:
     ignored: int = 0
     segments: int = 0
     skipped: list[Skip] = field(default_factory=list)
+    partial: list[Skip] = field(default_factory=list)  # indexed in part (e.g. truncated video)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +217,8 @@ class Indexer:
             if isinstance(result, str):
                 report.skipped.append(Skip(path, result))
                 self._forget_changed(path, report)
+            elif result.modality == "video":
+                self._place_video(result, vanished, report)
             else:
                 self._place(result, vanished, report)
             if self._pending_size() >= self.settings.batch_size:
@@ -225,41 +228,55 @@ class Indexer:
 
     # -- placing one decoded file -----------------------------------------
 
-    def _place(
+    def _reuse(
         self, decoded: DecodedFile, vanished: dict[str, list[Asset]], report: IndexReport
-    ) -> None:
-        """Reuse what the index has for this content, or queue it for the model."""
+    ) -> tuple[bool, int | None]:
+        """Use what the index already has for this content, without the model.
+
+        Returns ``(handled, id of the asset the file's old version had)``.
+        """
         new_ids: list[int] = []
         with self.meta.sessions.begin() as s:
             current = self.meta.asset_at(s, decoded.path)
+            current_id = current.id if current is not None else None
             if current is not None and current.content_hash == decoded.content_hash:
                 self.meta.touch(s, current.id, decoded.mtime_ns, decoded.size)
                 report.unchanged += 1
-                return
+                return True, current_id
             moved_from = vanished.get(decoded.content_hash)
             if moved_from and current is None:
                 asset = s.merge(moved_from.pop())
                 self.meta.move_asset(s, asset, decoded.path, decoded.mtime_ns)
                 report.moved += 1
-                return
-            twins = [a for a in self.meta.assets_with_hash(s, decoded.content_hash)]
-            if twins:
-                old_segments = self._drop(s, current)
-                record = _Job(decoded, None).record()
-                asset = self.meta.add_asset(s, record, [])
-                self.meta.copy_segments(s, twins[0].id, asset.id)
-                new_ids = self.meta.segment_ids_of(s, asset.id)
-                report.reused += 1
-                report.segments += len(new_ids)
-                if current is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-        if twins:
-            self.vectors.remove(np.asarray(old_segments, dtype=np.int64))
-            self._add_vectors(new_ids)
+                return True, None
+            twins = self.meta.assets_with_hash(s, decoded.content_hash)
+            if not twins:
+                return False, current_id
+            old_segments = self._drop(s, current)
+            record = _Job(decoded, None).record()
+            for name in ("width", "height", "duration", "taken_at", "meta"):
+                setattr(record, name, getattr(twins[0], name))
+            asset = self.meta.add_asset(s, record, [])
+            self.meta.copy_segments(s, twins[0].id, asset.id)
+            new_ids = self.meta.segment_ids_of(s, asset.id)
+            report.reused += 1
+            report.segments += len(new_ids)
+            if current is None:
+                report.added += 1
+            else:
+                report.updated += 1
+        self.vectors.remove(np.asarray(old_segments, dtype=np.int64))
+        self._add_vectors(new_ids)
+        return True, current_id
+
+    def _place(
+        self, decoded: DecodedFile, vanished: dict[str, list[Asset]], report: IndexReport
+    ) -> None:
+        """Reuse what the index has for this content, or queue it for the model."""
+        handled, replaces = self._reuse(decoded, vanished, report)
+        if handled:
             return
-        job = _Job(decoded, current.id if current is not None else None)
+        job = _Job(decoded, replaces)
         if decoded.modality == "text" and decoded.text is not None:
             spans = self.embedder.token_spans(decoded.text)
             chunks = chunk_text(
@@ -271,6 +288,31 @@ class Indexer:
             job.texts = [c.text for c in chunks]
             job.spans = [(c.start, c.end) for c in chunks]
         self._pending.append(job)
+
+    def _place_video(
+        self, decoded: DecodedFile, vanished: dict[str, list[Asset]], report: IndexReport
+    ) -> None:
+        """Sample, embed and write one video (decoded here: frames stream, see video_index)."""
+        handled, replaces = self._reuse(decoded, vanished, report)
+        if handled:
+            return
+        from mmsearch.video import VideoDecodeError
+        from mmsearch.video_index import embed_video
+
+        try:
+            video = embed_video(decoded.path, self.embedder, self.settings)
+        except VideoDecodeError as exc:
+            report.skipped.append(Skip(decoded.path, str(exc)))
+            self._forget_changed(decoded.path, report)
+            return
+        if video.error:
+            report.partial.append(Skip(decoded.path, video.error))
+        info = video.info
+        record = _Job(decoded, None).record()
+        record.width, record.height = info.width, info.height
+        record.duration = max((seg.t_end or 0.0 for seg in video.segments), default=None)
+        record.meta = video.meta
+        self._write([(record, video.segments, replaces)], report)
 
     def _drop(self, s: Any, asset: Asset | None) -> list[int]:
         if asset is None:
@@ -303,23 +345,32 @@ class Indexer:
         texts = [t for j in jobs for t in j.texts]
         image_vecs = self.embedder.embed_images(images) if images else None
         text_vecs = self.embedder.embed_texts(texts) if texts else None
+        rows = []
+        i = t = 0
+        for job in jobs:
+            n_img, n_txt = len(job.images), len(job.texts)
+            segs = job.segments(
+                image_vecs[i : i + n_img] if image_vecs is not None else np.zeros((0, 0)),
+                text_vecs[t : t + n_txt] if text_vecs is not None else np.zeros((0, 0)),
+            )
+            i, t = i + n_img, t + n_txt
+            rows.append((job.record(), segs, job.replaces))
+        self._write(rows, report)
+
+    def _write(
+        self, rows: list[tuple[AssetRecord, list[SegmentRow], int | None]], report: IndexReport
+    ) -> None:
+        """Write files and their segments in one transaction, then their vectors."""
         new_ids: list[int] = []
         old_ids: list[int] = []
-        i = t = 0
         with self.meta.sessions.begin() as s:
-            for job in jobs:
-                n_img, n_txt = len(job.images), len(job.texts)
-                segs = job.segments(
-                    image_vecs[i : i + n_img] if image_vecs is not None else np.zeros((0, 0)),
-                    text_vecs[t : t + n_txt] if text_vecs is not None else np.zeros((0, 0)),
-                )
-                i, t = i + n_img, t + n_txt
-                if job.replaces is not None:
-                    old_ids += self.meta.delete_assets(s, [job.replaces])
+            for record, segs, replaces in rows:
+                if replaces is not None:
+                    old_ids += self.meta.delete_assets(s, [replaces])
                     report.updated += 1
                 else:
                     report.added += 1
-                asset = self.meta.add_asset(s, job.record(), segs)
+                asset = self.meta.add_asset(s, record, segs)
                 new_ids += self.meta.segment_ids_of(s, asset.id)
                 report.segments += len(segs)
         self.vectors.remove(np.asarray(old_ids, dtype=np.int64))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.store.metadata import MetadataStore
+from mmsearch.store.schema import Segment
 from mmsearch.store.vectors import VectorStore
 
 OVERFETCH = 4
@@ -85,29 +86,108 @@ class Searcher:
                 fetch = min(total, fetch * OVERFETCH)
 
     def _roll_up(self, s: Any, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
+        """Best segment per asset; for videos, one hit per moment (see :func:`group_moments`)."""
         valid = ids >= 0
         scores, ids = scores[valid], ids[valid]
         segments = self.meta.segments_with_assets(s, [int(i) for i in ids])
         best: dict[int, Hit] = {}
+        frames: list[tuple[float, Segment]] = []
         for score, seg_id in zip(scores, ids, strict=True):
             seg = segments.get(int(seg_id))
-            if seg is None or seg.asset_id in best:
+            if seg is None:
                 continue
-            asset = seg.asset
-            span = (seg.char_start, seg.char_end) if seg.char_start is not None else None
-            best[seg.asset_id] = Hit(
-                path=self.meta.abspath(asset),
-                score=min(1.0, max(-1.0, float(score))),
-                modality=asset.modality,
-                asset_id=asset.id,
-                segment_id=seg.id,
-                view=seg.view,
-                snippet=seg.text,
-                span=span,  # type: ignore[arg-type]
-                start=seg.t_start,
-                end=seg.t_end,
-                best_time=seg.t_best,
-                width=asset.width,
-                height=asset.height,
+            if seg.asset.modality == "video":
+                frames.append((float(score), seg))
+            elif seg.asset_id not in best:
+                best[seg.asset_id] = self._hit(seg, float(score))
+        hits = list(best.values())
+        margin = moment_margin(scores)
+        for moment in group_moments(frames, margin):
+            top_score, top = moment.best
+            hit = self._hit(top, top_score)
+            hit.start, hit.end = moment.start, moment.end
+            hits.append(hit)
+        return sorted(hits, key=lambda h: (-h.score, h.path, h.start or 0.0))
+
+    def _hit(self, seg: Segment, score: float) -> Hit:
+        asset = seg.asset
+        span = (seg.char_start, seg.char_end) if seg.char_start is not None else None
+        return Hit(
+            path=self.meta.abspath(asset),
+            score=min(1.0, max(-1.0, score)),
+            modality=asset.modality,
+            asset_id=asset.id,
+            segment_id=seg.id,
+            view=seg.view,
+            snippet=seg.text,
+            span=span,  # type: ignore[arg-type]
+            start=seg.t_start,
+            end=seg.t_end,
+            best_time=seg.t_best,
+            width=asset.width,
+            height=asset.height,
+        )
+
+
+def moment_margin(scores: np.ndarray) -> float:
+    """How far below a moment's best frame a neighbouring frame may score and still join it.
+
+    A quarter of the gap between the best and the median candidate score (at
+    least 0.02): frames that match about as well as the best extend the moment,
+    frames that score like the background don't. Without it, a query over a
+    small index would fetch every frame and merge a whole video into one moment.
+    """
+    if len(scores) == 0:
+        return 0.02
+    return max(0.02, 0.25 * float(np.max(scores) - np.median(scores)))
+
+
+@dataclass
+class Moment:
+    """A run of adjacent matching frames of one video."""
+
+    asset_id: int
+    ords: set[int]
+    start: float
+    end: float
+    best: tuple[float, Segment]
+
+
+def group_moments(frames: list[tuple[float, Segment]], margin: float) -> list[Moment]:
+    """Merge matching frames of a video that are adjacent in time into moments.
+
+    ``frames`` are ``(score, segment)`` pairs. Taken best first, a frame whose
+    ``ord`` is next to a moment of its video, and whose score is within
+    ``margin`` of that moment's best, extends the moment; a frame next to no
+    moment starts a new one; a weaker neighbour is dropped. So a video appears
+    once per distinct moment.
+    """
+    moments: list[Moment] = []
+    for score, seg in sorted(frames, key=lambda f: (-f[0], f[1].id)):
+        near = [
+            m
+            for m in moments
+            if m.asset_id == seg.asset_id and ({seg.ord - 1, seg.ord + 1} & m.ords)
+        ]
+        if not near:
+            if any(m.asset_id == seg.asset_id and seg.ord in m.ords for m in moments):
+                continue
+            moments.append(
+                Moment(seg.asset_id, {seg.ord}, seg.t_start or 0.0, seg.t_end or 0.0, (score, seg))
             )
-        return sorted(best.values(), key=lambda h: (-h.score, h.path))
+            continue
+        moment = near[0]
+        if score < moment.best[0] - margin:
+            continue
+        moment.ords.add(seg.ord)
+        moment.start = min(moment.start, seg.t_start or 0.0)
+        moment.end = max(moment.end, seg.t_end or 0.0)
+        for other in near[1:]:  # the frame bridges two moments: join them
+            if other.best[0] - margin <= score:
+                moment.ords |= other.ords
+                moment.start, moment.end = (
+                    min(moment.start, other.start),
+                    max(moment.end, other.end),
+                )
+                moments.remove(other)
+    return moments

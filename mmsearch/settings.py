@@ -72,6 +72,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
     Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
     Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),
+    Setting("frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."),
+    Setting(
+        "shot_threshold",
+        float,
+        25.0,
+        "Shot-change score (mean grey difference, 0-255, of 64x36 thumbnails) that starts a shot.",
+    ),
+    Setting(
+        "frame_dedup",
+        float,
+        0.95,
+        "A sampled frame this similar (cosine) to the last kept frame of its shot is folded into it.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -107,6 +120,8 @@ class Settings:
             values[s.name] = s.default if raw is None else s.parse(raw)
         if values["batch_size"] < 1:
             raise ConfigError("batch_size must be at least 1")
+        if values["frame_rate"] <= 0:
+            raise ConfigError("frame_rate must be positive")
         if values["workers"] < 0:
             raise ConfigError("workers must be 0 (automatic) or more")
         return cls(values)

@@ -7,9 +7,10 @@ each derived from ``hashlib.blake2b`` of the word (never Python's salted
 Images: a shared-space trick so cross-modal tests mean something. Each image is
 described by the colour names nearest to its mean colour (``red``, ``green``,
 ``blue``, ``yellow``, ``white``, ``black``, ...) and embedded like the text of
-those words, plus a smaller component derived from its 8x8 grey thumbnail, so
-that a text query "red" finds red images and two different red images are
-still told apart.
+those words, plus a smaller component, a fixed random projection of its 8x8 colour layout,
+so that a text query "red" finds red images, two different red images are still
+told apart, and near-identical images (two frames of a static shot) stay
+near-identical.
 
 An optional ``modality_offset`` adds a fixed direction to every image vector
 (then renormalises): it imitates the "modality gap" of CLIP-style spaces, where
@@ -63,7 +64,7 @@ class HashEmbedder:
         self._dim = int(dim)
         self.max_tokens = int(max_tokens)
         self.modality_offset = float(modality_offset)
-        weights = "blake2b-v1" + (f"-gap{self.modality_offset:g}" if modality_offset else "")
+        weights = "blake2b-v2" + (f"-gap{self.modality_offset:g}" if modality_offset else "")
         self.identity = EmbedderIdentity(
             name="hash",
             model="bag-of-words",
@@ -75,6 +76,8 @@ class HashEmbedder:
                 "modality_offset": self.modality_offset,
             },
         )
+        seed = int.from_bytes(hashlib.blake2b(b"pixels", digest_size=8).digest(), "little")
+        self._projection = np.random.default_rng(seed).standard_normal((self._dim, 192))
         self._gap = _word_vector("\0modality-gap", self._dim)
         self._gap /= np.linalg.norm(self._gap)
         self.calls = {"texts": 0, "images": 0}
@@ -105,9 +108,11 @@ class HashEmbedder:
         mean = rgb.reshape(-1, 3).mean(axis=0)
         names = sorted(COLOURS, key=lambda n: float(np.sum((np.array(COLOURS[n]) - mean) ** 2)))
         colour = self._text_vector(" ".join(names[:1])) * 0.85 + self._text_vector(names[1]) * 0.15
-        grey = rgb.mean(axis=2).round().astype(np.uint8).tobytes()
-        detail = _word_vector("\0pixels:" + hashlib.blake2b(grey).hexdigest(), self._dim)
-        vec = colour / np.linalg.norm(colour) + 0.35 * detail / np.linalg.norm(detail)
+        layout = (rgb - mean).reshape(-1)  # the 8x8 colour layout, mean removed
+        detail = self._projection @ layout
+        norm = float(np.linalg.norm(detail))
+        detail = detail / norm if norm > 1e-6 else detail
+        vec = colour / np.linalg.norm(colour) + 0.35 * detail
         vec /= np.linalg.norm(vec)
         if self.modality_offset:
             vec = vec + self.modality_offset * self._gap
