@@ -223,3 +223,26 @@ def test_text_and_image_query_combined(tmp_path: Path, library: Path) -> None:
         q = engine.encode_query("red", library / "photos" / "red.jpg")
         assert np.isclose(np.linalg.norm(q), 1.0, atol=1e-5)
         assert paths(engine.search("red", image=library / "photos" / "red.jpg", k=1)) == ["red.jpg"]
+
+
+def test_every_supported_format_and_real_photos_are_indexed(tmp_path: Path) -> None:
+    from mmsearch.decode import register_heif
+    from tests.conftest import real_photos
+
+    register_heif()
+    lib = tmp_path / "formats"
+    lib.mkdir()
+    for i, ext in enumerate(["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic"]):
+        solid((40 * i % 255, 200, 90), seed=i).save(lib / f"photo.{ext}")
+    (lib / "a.txt").write_text("plain utf-8 notes", encoding="utf-8")
+    (lib / "b.md").write_text("# Title\n\nmarkdown notes", encoding="utf-8")
+    (lib / "c.rst").write_text("restructured text notes", encoding="utf-8")
+    (lib / "latin.txt").write_bytes("café crème brûlée".encode("latin-1"))
+    (lib / "utf16.txt").write_bytes("naïve résumé".encode("utf-16"))
+    photos = real_photos(lib / "real")
+    with open_engine(tmp_path) as engine:
+        report = engine.index([lib])
+        assert report.skipped == []
+        assert report.added == 9 + 5 + len(photos)
+        [hit] = engine.search("crème brûlée", k=1, modalities=["text"])
+        assert hit.path.endswith("latin.txt") and "crème" in hit.snippet
