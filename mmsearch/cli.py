@@ -72,8 +72,8 @@ def setting_option(name: str, **extra: Any) -> Callable[[F], F]:
     }
     if s.choices:
         kwargs["type"] = click.Choice(s.choices)
-    elif s.type is int:
-        kwargs["type"] = int
+    elif s.type in (int, float):
+        kwargs["type"] = s.type
     kwargs.update(extra)
     return click.option(s.option, name, **kwargs)
 
@@ -156,6 +156,10 @@ def _open(index: str | None, create: bool = False, **settings: Any) -> Any:
 @setting_option("workers", metavar="N")
 @setting_option("chunk_overlap", metavar="N")
 @setting_option("max_text_bytes", metavar="N")
+@setting_option("max_image_pixels", metavar="N")
+@setting_option("frame_rate", metavar="FPS")
+@setting_option("shot_threshold", metavar="SCORE")
+@setting_option("frame_dedup", metavar="COSINE")
 @json_option
 @debug_option
 def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settings: Any) -> None:

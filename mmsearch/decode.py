@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,22 +99,44 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_image(path: str, target: int) -> DecodedImage:
+DEFAULT_MAX_PIXELS = 500_000_000
+
+
+@contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    """Switch off Pillow's global bomb check while we apply our own (after draft)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def load_image(path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Open an image, apply EXIF orientation, convert to RGB, shrink to ``target``.
 
     The short side of the result is ``target`` (or less if the image is
     smaller). JPEGs are decoded with ``Image.draft`` at a reduced scale, which
-    is several times faster on large photos. GIF and animated WebP give their
-    first frame. ``width`` and ``height`` are the original, upright size.
+    is several times faster on large photos and needs up to 64x less memory.
+    GIF and animated WebP give their first frame. ``width`` and ``height`` are
+    the original, upright size. An image that would decode to more than
+    ``max_pixels`` (after the JPEG draft) is refused: a decompression bomb, or
+    a picture too big for memory.
     """
     try:
-        with Image.open(path) as im:
+        with _own_pixel_limit(), Image.open(path) as im:
             width, height = im.size
+            if im.format == "JPEG":
+                im.draft("RGB", (target, target))
+            if im.size[0] * im.size[1] > max_pixels:  # before getexif: PNG's loads pixels
+                raise DecodeError(
+                    f"image of {width}x{height} pixels is over the limit of {max_pixels}"
+                    " (setting max_image_pixels); it may be a decompression bomb"
+                )
             exif = im.getexif()
             if exif.get(_ORIENTATION) in (5, 6, 7, 8):
                 width, height = height, width
-            if im.format == "JPEG":
-                im.draft("RGB", (target, target))
             im.load()
             upright = ImageOps.exif_transpose(im) or im
             rgb = to_rgb(upright)
@@ -175,7 +199,13 @@ def load_text(path: str, max_bytes: int) -> str:
     return text
 
 
-def decode_file(path: str, modality: str, image_size: int, max_text_bytes: int) -> DecodedFile:
+def decode_file(
+    path: str,
+    modality: str,
+    image_size: int,
+    max_text_bytes: int,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodedFile:
     """Hash and decode one file (runs in a worker process)."""
     try:
         st = os.stat(path)
@@ -187,7 +217,7 @@ def decode_file(path: str, modality: str, image_size: int, max_text_bytes: int) 
     out = DecodedFile(path, modality, st.st_size, st.st_mtime_ns, content_hash)
     try:
         if modality == "image":
-            out.image = load_image(path, image_size)
+            out.image = load_image(path, image_size, max_image_pixels)
         elif modality == "text":
             out.text = load_text(path, max_text_bytes)
         elif modality == "video":

@@ -4,12 +4,15 @@ Rules: symbolic links to folders are not followed (so a link loop or a link
 out of the library can't make a walk endless or index files twice); links to
 files are read like files. Hidden files and folders (names starting with a
 dot) are skipped. A folder that can't be read is reported, and the files the
-index already knows under it are kept.
+index already knows under it are kept. Media files that are not regular files
+(pipes, devices, broken links) or whose names are not valid UTF-8 are reported,
+never opened.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
 from mmsearch.formats import modality_of
@@ -19,7 +22,25 @@ from mmsearch.formats import modality_of
 class Discovery:
     files: list[tuple[str, str]] = field(default_factory=list)  # (abs path, modality)
     failed_dirs: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     ignored: int = 0
+
+
+def _reject_reason(path: str) -> str | None:
+    """Why a media file can't be indexed at all, before anything reads it."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename the file to index it"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken symbolic link or file vanished"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return None
 
 
 def discover(paths: list[str]) -> Discovery:
@@ -34,6 +55,10 @@ def discover(paths: list[str]) -> Discovery:
         modality = modality_of(path)
         if modality is None:
             found.ignored += 1
+            return
+        reason = _reject_reason(path)
+        if reason:
+            found.rejected.append((path, reason))
         else:
             found.files.append((path, modality))
 

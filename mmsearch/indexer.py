@@ -145,6 +145,7 @@ class Indexer:
         found = discover(paths)
         report.ignored = found.ignored
         report.skipped.extend(Skip(p, f"folder not readable: {r}") for p, r in found.failed_dirs)
+        report.skipped.extend(Skip(p, r) for p, r in found.rejected)
         on_disk = {p for p, _ in found.files}
         todo, vanished = self._scan(paths, found.files, on_disk, found.failed_dirs, report)
         self._decode_and_embed(todo, vanished, report)
@@ -188,7 +189,11 @@ class Indexer:
 
     def _decoded(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, DecodedFile | str]]:
         """Decode files in order, in worker processes a bounded window ahead."""
-        args = (self.embedder.image_size, self.settings.max_text_bytes)
+        args = (
+            self.embedder.image_size,
+            self.settings.max_text_bytes,
+            self.settings.max_image_pixels,
+        )
         workers = self.settings.workers or max(1, (os.cpu_count() or 2) - 1)
         if len(todo) < POOL_MIN_FILES or workers < 1:
             for path, modality in todo:
@@ -396,10 +401,12 @@ class Indexer:
         report.removed += len(ids)
 
 
-def _decode_safely(path: str, modality: str, image_size: int, max_text_bytes: int) -> Any:
+def _decode_safely(
+    path: str, modality: str, image_size: int, max_text_bytes: int, max_image_pixels: int
+) -> Any:
     """Decode in a worker; a failure comes back as its reason (a string)."""
     try:
-        return decode_file(path, modality, image_size, max_text_bytes)
+        return decode_file(path, modality, image_size, max_text_bytes, max_image_pixels)
     except DecodeError as exc:
         return str(exc)
     except Exception as exc:  # a decoder bug must not stop the run: report it

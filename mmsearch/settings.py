@@ -72,7 +72,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
     Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
     Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),
-    Setting("frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."),
+    Setting(
+        "max_image_pixels",
+        int,
+        500_000_000,
+        "Images that would decode to more pixels (after JPEG draft) are skipped and reported.",
+    ),
+    Setting(
+        "frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."
+    ),
     Setting(
         "shot_threshold",
         float,
@@ -83,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "frame_dedup",
         float,
         0.95,
-        "A sampled frame this similar (cosine) to the last kept frame of its shot is folded into it.",
+        "A sampled frame this similar (cosine) to the last kept frame of its shot is folded"
+        " into it.",
     ),
 )
 
