@@ -5,6 +5,6 @@ __version__ = "0.1.0"
 from mmsearch.engine import Engine
 from mmsearch.errors import MmsearchError
 from mmsearch.indexer import IndexReport, Skip
-from mmsearch.searcher import Hit
+from mmsearch.results import Hit
 
 __all__ = ["Engine", "Hit", "IndexReport", "MmsearchError", "Skip", "__version__"]

@@ -179,53 +179,6 @@ def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settin
     print_report(report)
 
 
-@cli.command("search")
-@click.argument("text", required=False)
-@click.option("--image", type=click.Path(), help="An example image to search with.")
-@click.option("--video", type=click.Path(), help="A short clip to search with (frames fused).")
-@click.option("-k", "--k", "k", default=10, show_default=True, help="Number of results.")
-@click.option(
-    "--type",
-    "types",
-    multiple=True,
-    type=click.Choice(["image", "text", "video"]),
-    help="Only these modalities (repeatable).",
-)
-@click.option("--thumbnails", is_flag=True, help="Make thumbnails; JSON gives their paths.")
-@index_option
-@setting_option("precision")
-@json_option
-@debug_option
-def search_cmd(
-    text: str | None,
-    image: str | None,
-    video: str | None,
-    thumbnails: bool,
-    k: int,
-    types: tuple[str, ...],
-    index: str | None,
-    as_json: bool,
-    precision: str | None,
-) -> None:
-    """Search with a TEXT, an example --image, a --video clip, or several."""
-    if not text and not image and not video:
-        raise click.UsageError("give a TEXT to search for, or --image PATH, or --video PATH")
-    if k < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--k")
-    with _open(index, precision=precision) as engine:
-        hits = engine.search(text, image=image, video=video, k=k, modalities=list(types) or None)
-        thumbs = [engine.thumbnail(h) for h in hits] if thumbnails else None
-    if as_json:
-        results = [h.to_dict() for h in hits]
-        for result, thumb in zip(results, thumbs or [], strict=False):
-            result["thumbnail"] = thumb
-        click.echo(json.dumps({"results": results}))
-        return
-    from mmsearch.display import print_hits
-
-    print_hits(hits)
-
-
 @cli.command("info")
 @index_option
 @json_option
@@ -286,3 +239,7 @@ def verify_cmd(repair: bool, index: str | None, as_json: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mmsearch")
+
+
+from mmsearch import cli_search  # noqa: E402, F401  (registers search and tag)
+from mmsearch import cli_admin  # noqa: E402, F401  (registers watch and roots)

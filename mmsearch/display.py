@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mmsearch.indexer import IndexReport
-from mmsearch.searcher import Hit
+from mmsearch.results import Hit
 
 
 def _console(stderr: bool = False) -> Console:
@@ -38,10 +38,10 @@ def _detail(hit: Hit) -> str:
     return ""
 
 
-def print_hits(hits: list[Hit]) -> None:
+def print_hits(hits: list[Hit], offset: int = 0, total: int | None = None) -> None:
     console = _console()
     if not hits:
-        console.print("no results")
+        console.print("no results" if not offset else f"no results past {offset}")
         return
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("#", justify="right")
@@ -49,9 +49,16 @@ def print_hits(hits: list[Hit]) -> None:
     table.add_column("type")
     table.add_column("path", overflow="fold")
     table.add_column("match", overflow="fold")
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.modality, hit.path, _detail(hit))
+    for rank, hit in enumerate(hits, start=offset + 1):
+        detail = _detail(hit)
+        if hit.duplicates:
+            detail += (
+                f" (+{len(hit.duplicates)} near-duplicate{'s' if len(hit.duplicates) > 1 else ''})"
+            )
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.modality, hit.path, detail)
     console.print(table)
+    if total is not None and total > offset + len(hits):
+        console.print(f"{total - offset - len(hits)} more: --offset {offset + len(hits)}")
 
 
 def print_report(report: IndexReport) -> None:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.decode import DecodeError, load_image, register_heif
+from mmsearch.decode import DecodeError, load_image
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
+from mmsearch.encode import QueryEncoder
 from mmsearch.errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
@@ -31,9 +32,13 @@ from mmsearch.errors import (
     PathError,
     QueryError,
 )
+from mmsearch.filters import allowed_segment_ids
 from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
 from mmsearch.manifest import Manifest, read_manifest, write_manifest
-from mmsearch.searcher import Hit, Searcher
+from mmsearch.query import Query
+from mmsearch.ranking import EncodedPart, rank
+from mmsearch.results import Hit, SearchResult
+from mmsearch.searcher import Searcher
 from mmsearch.settings import Settings
 from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
@@ -67,6 +72,7 @@ class Engine:
         self.settings = settings
         self._embedder = embedder
         self.on_notice = on_notice or (lambda _msg: None)
+        self._lock = _WriterLock(os.path.join(folder, LOCK_NAME))
         self.vectors = self._open_vectors()
         self.searcher = Searcher(meta, self.vectors)
 
@@ -214,8 +220,56 @@ class Engine:
             self.vectors.save()
         return removed
 
+    def sync(
+        self, paths: Sequence[str | os.PathLike[str]], on_progress: ProgressCallback | None = None
+    ) -> IndexReport:
+        """Bring the index up to date with paths that changed (what watch mode calls).
+
+        Existing paths are indexed as by :meth:`index`; missing ones are forgotten,
+        unless their content shows up at a new path in the same call (a move keeps
+        its vectors). Paths should lie inside folders already indexed.
+        """
+        changed = sorted({_expand(p) for p in paths})
+        with self._writer_lock():
+            self._catch_up(self.vectors)
+            indexer = Indexer(self.meta, self.vectors, self.embedder, self.settings, on_progress)
+            return indexer.sync(changed)
+
+    def roots(self) -> list[dict[str, Any]]:
+        """The library folders: ``path``, ``files`` indexed under it, whether it ``exists``."""
+        return [
+            {"path": path, "files": files, "exists": os.path.isdir(path)}
+            for path, files in self.meta.root_counts()
+        ]
+
+    def move_root(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> int:
+        """Tell the index that a library folder moved; return the files now under ``new``.
+
+        A rewrite of stored folder paths, nothing is read or embedded. ``old`` is a
+        root, a folder holding roots, or a folder inside a root (which becomes a root
+        of its own); ``new`` must exist and must not overlap another root.
+        """
+        old_path, new_path = _expand(old), _expand(new)
+        if not os.path.isdir(new_path):
+            raise PathError(f"no such folder: {new_path}")
+        with self._writer_lock(), self.meta.sessions.begin() as s:
+            self.meta.move_root(s, old_path, new_path)
+        with self.meta.sessions() as s:
+            paths = [self.meta.abspath(a) for a in self.meta.assets_under(s, new_path)]
+        missing = sum(not os.path.exists(p) for p in paths)
+        if missing:
+            self.on_notice(
+                f"{missing} of {len(paths)} files are not in {new_path};"
+                f" mmsearch index {new_path} will forget them"
+            )
+        return len(paths)
+
+    def writing(self) -> _WriterLock:
+        """Hold the writer lock across several writes (watch mode); re-entrant."""
+        return self._lock
+
     def _writer_lock(self) -> _WriterLock:
-        return _WriterLock(os.path.join(self.folder, LOCK_NAME))
+        return self._lock
 
     # -- searching -----------------------------------------------------------
 
@@ -225,59 +279,59 @@ class Engine:
         image: str | os.PathLike[str] | None = None,
         video: str | os.PathLike[str] | None = None,
     ) -> np.ndarray:
-        """One normalised query vector from a text, an image file and/or a short video.
+        """One normalised vector from a text, an image file and/or a short video (summed)."""
+        query = _simple_query(text, image, video, {})
+        return l2_normalise(np.sum(self._encoder().encode(query.parts), axis=0))[0]
 
-        A video query is the mean of its sampled frames' vectors (at most 32
-        frames); the parts given are summed and renormalised.
-        """
-        parts = []
-        if text is not None and text.strip():
-            parts.append(self.embedder.embed_texts([text])[0])
-        if image is not None:
-            path = _expand(image)
-            if not os.path.isfile(path):
-                raise QueryError(f"query image {path} does not exist")
-            register_heif()
-            try:
-                decoded = load_image(path, self.embedder.image_size)
-            except DecodeError as exc:
-                raise QueryError(f"can't read query image {path}: {exc}") from exc
-            parts.append(self.embedder.embed_images([decoded.image])[0])
-        if video is not None:
-            parts.append(self._video_query(_expand(video)))
-        if not parts:
-            raise QueryError("a query needs a text, an image or a video")
-        return l2_normalise(np.sum(parts, axis=0))[0]
-
-    def _video_query(self, path: str) -> np.ndarray:
-        from mmsearch.video import VideoDecodeError
-        from mmsearch.video_index import query_frames
-
-        if not os.path.isfile(path):
-            raise QueryError(f"query video {path} does not exist")
-        try:
-            vectors = query_frames(path, self.embedder, self.settings)
-        except VideoDecodeError as exc:
-            raise QueryError(f"can't read query video {path}: {exc}") from exc
-        return l2_normalise(vectors.mean(axis=0))[0]
+    def _encoder(self) -> QueryEncoder:
+        return QueryEncoder(self.embedder, self.settings, self.searcher)
 
     def search(
         self,
-        text: str | None = None,
+        query: Query | str | None = None,
         *,
         image: str | os.PathLike[str] | None = None,
         video: str | os.PathLike[str] | None = None,
         k: int = 10,
         modalities: Sequence[str] | None = None,
+        **options: Any,
     ) -> list[Hit]:
-        """The ``k`` best matches for a text, an example image and/or a clip, best first.
+        """The best matches for a :class:`Query`, or a text / image / clip, best first.
 
         Images and text documents appear once each (their best segment);
-        videos once per distinct moment, with ``start``, ``end`` and ``best_time``.
+        videos once per distinct moment, with ``start``, ``end`` and
+        ``best_time``. Keyword ``options`` are :class:`Query` options
+        (``fusion``, ``cutoff``, ``min_score``, ``offset``, ...).
         """
+        if not isinstance(query, Query):
+            query = _simple_query(query, image, video, options)
+            query.limit = k
+            if modalities:
+                query.filters.modalities = list(modalities)
+        return self.run(query).hits
+
+    def run(self, query: Query) -> SearchResult:
+        """Run a full :class:`Query`: hits of the requested page, and the total."""
+        query.validate()
         self._catch_up(self.vectors)
-        query = self.encode_query(text, image, video)
-        return self.searcher.search(query, k=k, modalities=list(modalities or []) or None)
+        encoder = self._encoder()
+        vectors = encoder.encode(query.parts)
+        parts = [EncodedPart(p, v) for p, v in zip(query.parts, vectors, strict=True)]
+        more = self.searcher.asset_vectors([encoder.asset_id(a) for a in query.more_like])
+        less = self.searcher.asset_vectors([encoder.asset_id(a) for a in query.less_like])
+        with self.meta.sessions() as s:
+            allowed = allowed_segment_ids(s, query.filters)
+        if allowed is not None and len(allowed) == 0:
+            return SearchResult([], 0, query.fusion)
+        return rank(self.searcher, query, parts, allowed, (more, less))
+
+    def tag(self, paths: Sequence[str | os.PathLike[str]], tags: dict[str, str | None]) -> int:
+        """Set (or, with value ``None``, remove) tags on files or folders; return files tagged."""
+        with self._writer_lock(), self.meta.sessions.begin() as s:
+            assets = {a.id for p in paths for a in self.meta.assets_under(s, _expand(p))}
+            for key, value in tags.items():
+                self.meta.set_tag(s, sorted(assets), key, value)
+        return len(assets)
 
     def thumbnail(self, hit: Hit, size: int = 320) -> str | None:
         """Path of a cached JPEG thumbnail for a result (a video moment: its best frame).
@@ -360,6 +414,24 @@ class Engine:
         }
 
 
+def _simple_query(
+    text: str | None,
+    image: str | os.PathLike[str] | None,
+    video: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> Query:
+    query = Query()
+    if text is not None and text.strip():
+        query.text(text)
+    if image is not None:
+        query.image(os.fspath(image))
+    if video is not None:
+        query.video(os.fspath(video))
+    if not query.parts:
+        raise QueryError("a query needs a text, an image or a video")
+    return query.options(**options)
+
+
 def _check_same_space(
     folder: str, built: EmbedderIdentity, model: str | None, embedder: Embedder | None
 ) -> None:
@@ -377,19 +449,27 @@ def _check_same_space(
 
 
 class _WriterLock:
-    """One writer per index: a second one fails at once with a clear message."""
+    """One writer per index: a second one fails at once with a clear message.
+
+    Re-entrant within one engine, so a watcher can hold it while it indexes.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd: int | None = None
+        self.depth = 0
 
     def __enter__(self) -> _WriterLock:
+        self.depth += 1
+        if self.depth > 1:
+            return self
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self.fd)
             self.fd = None
+            self.depth = 0
             raise IndexUnusableError(
                 f"another mmsearch process is writing to {os.path.dirname(self.path)}; "
                 "wait for it to finish (searches can run meanwhile)"
@@ -397,7 +477,8 @@ class _WriterLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
+        self.depth -= 1
+        if self.depth == 0 and self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

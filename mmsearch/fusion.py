@@ -24,6 +24,7 @@ collapse_near_duplicates  fold near-identical results into the better-ranked one
 mmr                       Maximal Marginal Relevance diversification (Carbonell & Goldstein 1998)
 rocchio                   Rocchio relevance feedback (Rocchio 1971)
 adaptive_cutoff           how many leading results to keep (background floor + scaled-gap rule)
+separation_cut            where a head of results stands apart from the tail (gap vs tail std)
 calibrate_modalities      z-score each modality against its own reference scores (modality gap)
 """
 
@@ -361,6 +362,33 @@ def adaptive_cutoff(
     if gap is not None:
         keep = min(keep, gap)
     return min(s.size, max(keep, min_keep))
+
+
+def separation_cut(
+    scores: Sequence[float], *, sigmas: float = 3.0, min_tail: int = 5, window: int = 200
+) -> int | None:
+    """Where a head of results stands clearly apart from the tail, or ``None``.
+
+    For each drop ``scores[i] - scores[i+1]`` (sorted best first) with at least
+    ``min_tail`` scores after it, among the first ``window``, compare it with
+    the standard deviation of all the scores below it; cut after the drop with the
+    largest ratio when that ratio exceeds ``sigmas``. Unlike the rank-scaled
+    gap rule of :func:`adaptive_cutoff`, it needs no assumption about the tail's
+    shape, and holds for small indexes whose scores are spread evenly: without
+    a gap, the top drop of n Gaussian scores is a fraction of one standard
+    deviation of the rest (about 0.3 for n = 10,000), far below 3.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    best_ratio, cut = 0.0, None
+    for i in range(min(window, len(s) - min_tail)):
+        tail = s[i + 1 :]
+        spread = float(tail.std())
+        drop = float(s[i] - s[i + 1])
+        if spread <= 0 or drop <= 0:
+            continue
+        if drop / spread > best_ratio:
+            best_ratio, cut = drop / spread, i + 1
+    return cut if best_ratio > sigmas else None
 
 
 def calibrate_modalities(

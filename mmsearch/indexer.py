@@ -17,11 +17,13 @@ atomically at the end of the run (and every ``SAVE_EVERY`` seconds).
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -139,15 +141,28 @@ class Indexer:
     # -- the run ---------------------------------------------------------
 
     def run(self, paths: list[str]) -> IndexReport:
+        self.meta.ensure_roots(paths)
+        return self._update(paths, paths)
+
+    def sync(self, changed: list[str]) -> IndexReport:
+        """Bring the index up to date with paths that changed (watch mode).
+
+        A path that exists is indexed as by :meth:`run` (a folder is walked); one
+        that is gone is forgotten with every indexed file under it, unless its
+        content shows up at a new path in the same call: a move keeps its vectors.
+        """
+        return self._update([p for p in changed if os.path.lexists(p)], changed)
+
+    def _update(self, walk: list[str], scope: list[str]) -> IndexReport:
+        """Index what is found under ``walk``; forget what vanished under ``scope``."""
         started = time.monotonic()
         report = IndexReport()
-        self.meta.ensure_roots(paths)
-        found = discover(paths)
+        found = discover(walk)
         report.ignored = found.ignored
         report.skipped.extend(Skip(p, f"folder not readable: {r}") for p, r in found.failed_dirs)
         report.skipped.extend(Skip(p, r) for p, r in found.rejected)
         on_disk = {p for p, _ in found.files}
-        todo, vanished = self._scan(paths, found.files, on_disk, found.failed_dirs, report)
+        todo, vanished = self._scan(scope, found.files, on_disk, found.failed_dirs, report)
         self._decode_and_embed(todo, vanished, report)
         self._flush(report)
         self._remove_vanished(vanished, report)
@@ -167,6 +182,7 @@ class Indexer:
         todo: list[tuple[str, str]] = []
         vanished: dict[str, list[Asset]] = {}
         unreadable = tuple(d.rstrip(os.sep) + os.sep for d, _ in failed_dirs)
+        seen: set[int] = set()
         with self.meta.sessions() as s:
             for path, modality in files:
                 asset = self.meta.asset_at(s, path)
@@ -182,7 +198,10 @@ class Indexer:
             for top in paths:
                 for asset in self.meta.assets_under(s, top):
                     path = self.meta.abspath(asset)
-                    if path in on_disk or path.startswith(unreadable) or os.path.exists(path):
+                    if asset.id in seen or path in on_disk or path.startswith(unreadable):
+                        continue
+                    seen.add(asset.id)
+                    if os.path.exists(path):
                         continue
                     vanished.setdefault(asset.content_hash, []).append(asset)
         return todo, vanished
@@ -201,19 +220,28 @@ class Indexer:
             return
         window = max(2 * self.settings.batch_size, 4 * workers)
         ctx = multiprocessing.get_context("spawn")
+        queue = iter(todo)
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init) as pool:
-            futures: list[tuple[str, Future[DecodedFile | str]]] = []
-            queue = iter(todo)
-            for path, modality in queue:
-                futures.append((path, pool.submit(_decode_safely, path, modality, *args)))
-                if len(futures) >= window:
-                    break
+            futures: list[tuple[str, str, Future[DecodedFile | str]]] = []
+            for path, modality in itertools.islice(queue, window):
+                futures.append((path, modality, pool.submit(_decode_safely, path, modality, *args)))
             while futures:
-                path, future = futures.pop(0)
+                path, modality, future = futures.pop(0)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    # Workers can't start here (e.g. a __main__ that can't be re-imported)
+                    # or died: decode what is left in this process instead.
+                    yield path, _decode_safely(path, modality, *args)
+                    for path, modality, _ in futures:
+                        yield path, _decode_safely(path, modality, *args)
+                    for path, modality in queue:
+                        yield path, _decode_safely(path, modality, *args)
+                    return
                 nxt = next(queue, None)
                 if nxt is not None:
-                    futures.append((nxt[0], pool.submit(_decode_safely, *nxt, *args)))
-                yield path, future.result()
+                    futures.append((*nxt, pool.submit(_decode_safely, *nxt, *args)))
+                yield path, result
 
     def _decode_and_embed(
         self, todo: list[tuple[str, str]], vanished: dict[str, list[Asset]], report: IndexReport

@@ -1,10 +1,12 @@
-"""Search: query vectors → vector store → segments → results, one per asset.
+"""Retrieval: one query vector → vector store → segments → candidates, one per file.
 
-The vector store returns segments; results roll up to their asset (the best
-chunk of a document, the best frame of a video), so a long document does not
-fill the page with its own chunks. Filters (here the modality) are turned into
-an allowed set of segment ids *before* the top-k cut, so a filtered search
-returns k results whenever k matching assets exist.
+The vector store returns segments; they roll up to *candidates*: one per image
+or text file (its best segment: the best passage of a document) and one per
+video frame, which :func:`group_moments` later merges into moments. Filters
+arrive as an allowed set of segment ids, applied *before* the top-k cut:
+FAISS searches only among them, or, when the set is small, an exact scan over
+their stored vectors does. Candidate keys are asset ids for images and texts
+and negated segment ids for video frames, so one int space holds both.
 """
 
 from __future__ import annotations
@@ -13,133 +15,177 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Segment
+from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.vectors import VectorStore
 
 OVERFETCH = 4
+EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite
+BACKGROUND_SAMPLE = 256  # segments per modality for score distributions
 
 
 @dataclass
-class Hit:
-    """One result: an asset, its score and the segment that matched best."""
+class Candidate:
+    """A segment standing for its file (or, for videos, its frame) in one ranking."""
 
-    path: str
-    score: float
-    modality: str
+    key: int
+    id: int  # segment id
     asset_id: int
-    segment_id: int
+    similarity: float
+    modality: str
+    path: str
     view: str
-    snippet: str | None = None
-    span: tuple[int, int] | None = None
-    start: float | None = None
-    end: float | None = None
-    best_time: float | None = None
-    width: int | None = None
-    height: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "path": self.path,
-            "score": round(self.score, 6),
-            "modality": self.modality,
-            "view": self.view,
-            "asset_id": self.asset_id,
-            "segment_id": self.segment_id,
-        }
-        if self.modality == "text":
-            out["snippet"] = self.snippet
-            out["span"] = list(self.span) if self.span else None
-        if self.modality == "image":
-            out["width"], out["height"] = self.width, self.height
-        if self.modality == "video":
-            out["start"], out["end"], out["best_time"] = self.start, self.end, self.best_time
-        return out
+    ord: int
+    t_start: float | None
+    t_end: float | None
+    t_best: float | None
+    text: str | None
+    span: tuple[int, int] | None
+    width: int | None
+    height: int | None
+    time: str | None  # EXIF capture time, else mtime (ISO), for --sort time
 
 
 class Searcher:
     def __init__(self, meta: MetadataStore, vectors: VectorStore) -> None:
         self.meta = meta
         self.vectors = vectors
+        self._background: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
 
-    def search(
-        self, query: np.ndarray, k: int = 10, modalities: list[str] | None = None
-    ) -> list[Hit]:
-        """The ``k`` best assets for a normalised query vector."""
-        if k <= 0:
-            return []
+    def candidates(
+        self, query: np.ndarray, want: int, allowed: np.ndarray | None = None
+    ) -> dict[int, Candidate]:
+        """At least ``want`` candidates (when that many exist), best first."""
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        with self.meta.sessions() as s:
-            allowed = None
-            if modalities:
-                allowed = self.meta.segment_ids_for_modalities(s, modalities)
-                if len(allowed) == 0:
-                    return []
-            total = self.vectors.count if allowed is None else len(allowed)
-            fetch = min(total, k * OVERFETCH)
-            while True:
-                scores, ids = self.vectors.search(query, fetch, allowed)
-                hits = self._roll_up(s, scores[0], ids[0])
-                if len(hits) >= k or fetch >= total:
-                    return hits[:k]
-                fetch = min(total, fetch * OVERFETCH)
+        total = self.vectors.count if allowed is None else len(allowed)
+        if total == 0 or want <= 0:
+            return {}
+        fetch = min(total, want * OVERFETCH)
+        while True:
+            scores, ids = self._search(query, fetch, allowed)
+            found = self._roll_up(scores, ids)
+            if len(found) >= want or fetch >= total:
+                return found
+            fetch = min(total, fetch * OVERFETCH)
 
-    def _roll_up(self, s: Any, scores: np.ndarray, ids: np.ndarray) -> list[Hit]:
-        """Best segment per asset; for videos, one hit per moment (see :func:`group_moments`)."""
+    def _search(
+        self, query: np.ndarray, fetch: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allowed is None or len(allowed) > EXACT_SCAN_MAX:
+            scores, ids = self.vectors.search(query, fetch, allowed)
+            return scores[0], ids[0]
+        with self.meta.sessions() as s:
+            batches = list(self.meta.vectors(s, allowed.tolist()))
+        if not batches:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        ids = np.concatenate([b[0] for b in batches])
+        sims = np.concatenate([b[1] for b in batches]) @ query[0]
+        order = np.lexsort((ids, -sims))[:fetch]
+        return sims[order], ids[order]
+
+    def _roll_up(self, scores: np.ndarray, ids: np.ndarray) -> dict[int, Candidate]:
         valid = ids >= 0
         scores, ids = scores[valid], ids[valid]
-        segments = self.meta.segments_with_assets(s, [int(i) for i in ids])
-        best: dict[int, Hit] = {}
-        frames: list[tuple[float, Segment]] = []
-        for score, seg_id in zip(scores, ids, strict=True):
-            seg = segments.get(int(seg_id))
-            if seg is None:
-                continue
-            if seg.asset.modality == "video":
-                frames.append((float(score), seg))
-            elif seg.asset_id not in best:
-                best[seg.asset_id] = self._hit(seg, float(score))
-        hits = list(best.values())
-        margin = moment_margin(scores)
-        for moment in group_moments(frames, margin):
-            top_score, top = moment.best
-            hit = self._hit(top, top_score)
-            hit.start, hit.end = moment.start, moment.end
-            hits.append(hit)
-        return sorted(hits, key=lambda h: (-h.score, h.path, h.start or 0.0))
+        out: dict[int, Candidate] = {}
+        with self.meta.sessions() as s:
+            segments = self.meta.segments_with_assets(s, [int(i) for i in ids])
+            for score, seg_id in zip(scores, ids, strict=True):
+                seg = segments.get(int(seg_id))
+                if seg is None:
+                    continue
+                key = -seg.id if seg.asset.modality == "video" else seg.asset_id
+                if key not in out:
+                    out[key] = _candidate(self.meta, key, seg, float(score))
+        return out
 
-    def _hit(self, seg: Segment, score: float) -> Hit:
-        asset = seg.asset
-        span = (seg.char_start, seg.char_end) if seg.char_start is not None else None
-        return Hit(
-            path=self.meta.abspath(asset),
-            score=min(1.0, max(-1.0, score)),
-            modality=asset.modality,
-            asset_id=asset.id,
-            segment_id=seg.id,
-            view=seg.view,
-            snippet=seg.text,
-            span=span,  # type: ignore[arg-type]
-            start=seg.t_start,
-            end=seg.t_end,
-            best_time=seg.t_best,
-            width=asset.width,
-            height=asset.height,
-        )
+    def vectors_of(self, segment_ids: list[int]) -> dict[int, np.ndarray]:
+        with self.meta.sessions() as s:
+            return {
+                int(i): v
+                for ids, vecs in self.meta.vectors(s, segment_ids)
+                for i, v in zip(ids, vecs, strict=True)
+            }
+
+    def asset_vectors(self, asset_ids: list[int]) -> np.ndarray:
+        """One normalised mean vector per asset (for relevance feedback)."""
+        out = []
+        with self.meta.sessions() as s:
+            for asset_id in asset_ids:
+                seg_ids = self.meta.segment_ids_of(s, asset_id)
+                vecs = [v for _, batch in self.meta.vectors(s, seg_ids) for v in batch]
+                if vecs:
+                    mean = np.mean(vecs, axis=0)
+                    out.append(mean / max(float(np.linalg.norm(mean)), 1e-9))
+        dim = self.vectors.dim
+        return np.asarray(out, dtype=np.float32).reshape(-1, dim)
+
+    def background(self) -> dict[str, np.ndarray]:
+        """Up to ``BACKGROUND_SAMPLE`` stored vectors per modality, evenly spread by id.
+
+        The sample describes the index's score distribution (for calibration,
+        cutoffs and negative thresholds); it is cached until the index changes.
+        """
+        stamp = self.meta.segment_stats()
+        if self._background and self._background[0] == stamp:
+            return self._background[1]
+        sample: dict[str, np.ndarray] = {}
+        with self.meta.sessions() as s:
+            for modality in ("image", "text", "video"):
+                rows = select(Segment.id).join(Asset).where(Asset.modality == modality)
+                ids = list(s.scalars(rows.order_by(Segment.id)))
+                if not ids:
+                    continue
+                step = max(1, len(ids) // BACKGROUND_SAMPLE)
+                picked = ids[::step][:BACKGROUND_SAMPLE]
+                sample[modality] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
+        self._background = (stamp, sample)
+        return sample
 
 
-def moment_margin(scores: np.ndarray) -> float:
+def _candidate(meta: MetadataStore, key: int, seg: Segment, score: float) -> Candidate:
+    asset = seg.asset
+    span = (seg.char_start, seg.char_end) if seg.char_start is not None else None
+    return Candidate(
+        key=key,
+        id=seg.id,
+        asset_id=asset.id,
+        similarity=min(1.0, max(-1.0, score)),
+        modality=asset.modality,
+        path=meta.abspath(asset),
+        view=seg.view,
+        ord=seg.ord,
+        t_start=seg.t_start,
+        t_end=seg.t_end,
+        t_best=seg.t_best,
+        text=seg.text,
+        span=span,  # type: ignore[arg-type]
+        width=asset.width,
+        height=asset.height,
+        time=asset.taken_at or _iso_mtime(asset.mtime_ns),
+    )
+
+
+def _iso_mtime(mtime_ns: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds")
+
+
+def moment_margin(scores: Any) -> float:
     """How far below a moment's best frame a neighbouring frame may score and still join it.
 
-    A quarter of the gap between the best and the median candidate score (at
-    least 0.02): frames that match about as well as the best extend the moment,
-    frames that score like the background don't. Without it, a query over a
-    small index would fetch every frame and merge a whole video into one moment.
+    A quarter of the gap between the best and the median candidate score, in
+    whatever scale the ranking uses: frames that match about as well as the
+    best extend the moment, frames that score like the background don't.
+    Without it, a query over a small index would fetch every frame and merge a
+    whole video into one moment.
     """
-    if len(scores) == 0:
-        return 0.02
-    return max(0.02, 0.25 * float(np.max(scores) - np.median(scores)))
+    arr = np.asarray(list(scores), dtype=np.float64)
+    if len(arr) == 0:
+        return 0.0
+    return 0.25 * float(np.max(arr) - np.median(arr))
 
 
 @dataclass
@@ -150,13 +196,13 @@ class Moment:
     ords: set[int]
     start: float
     end: float
-    best: tuple[float, Segment]
+    best: tuple[float, Candidate]
 
 
-def group_moments(frames: list[tuple[float, Segment]], margin: float) -> list[Moment]:
+def group_moments(frames: list[tuple[float, Candidate]], margin: float) -> list[Moment]:
     """Merge matching frames of a video that are adjacent in time into moments.
 
-    ``frames`` are ``(score, segment)`` pairs. Taken best first, a frame whose
+    ``frames`` are ``(score, frame)`` pairs. Taken best first, a frame whose
     ``ord`` is next to a moment of its video, and whose score is within
     ``margin`` of that moment's best, extends the moment; a frame next to no
     moment starts a new one; a weaker neighbour is dropped. So a video appears
@@ -164,17 +210,12 @@ def group_moments(frames: list[tuple[float, Segment]], margin: float) -> list[Mo
     """
     moments: list[Moment] = []
     for score, seg in sorted(frames, key=lambda f: (-f[0], f[1].id)):
-        near = [
-            m
-            for m in moments
-            if m.asset_id == seg.asset_id and ({seg.ord - 1, seg.ord + 1} & m.ords)
-        ]
+        mine = [m for m in moments if m.asset_id == seg.asset_id]
+        near = [m for m in mine if {seg.ord - 1, seg.ord + 1} & m.ords]
         if not near:
-            if any(m.asset_id == seg.asset_id and seg.ord in m.ords for m in moments):
-                continue
-            moments.append(
-                Moment(seg.asset_id, {seg.ord}, seg.t_start or 0.0, seg.t_end or 0.0, (score, seg))
-            )
+            if not any(seg.ord in m.ords for m in mine):
+                start, end = seg.t_start or 0.0, seg.t_end or 0.0
+                moments.append(Moment(seg.asset_id, {seg.ord}, start, end, (score, seg)))
             continue
         moment = near[0]
         if score < moment.best[0] - margin:
@@ -185,9 +226,7 @@ def group_moments(frames: list[tuple[float, Segment]], margin: float) -> list[Mo
         for other in near[1:]:  # the frame bridges two moments: join them
             if other.best[0] - margin <= score:
                 moment.ords |= other.ords
-                moment.start, moment.end = (
-                    min(moment.start, other.start),
-                    max(moment.end, other.end),
-                )
+                moment.start = min(moment.start, other.start)
+                moment.end = max(moment.end, other.end)
                 moments.remove(other)
     return moments

@@ -348,3 +348,15 @@ def test_calibrate_edge_cases() -> None:
         calibrate_modalities(
             {"text": {1: 0.2}, "image": {1: 0.3}}, {"text": [0, 1], "image": [0, 1]}
         )
+
+
+def test_separation_cut_finds_a_clear_head_and_leaves_noise_alone() -> None:
+    from mmsearch.fusion import separation_cut
+
+    rng = np.random.default_rng(3)
+    noise = sorted(rng.normal(0.2, 0.05, 60), reverse=True)
+    assert separation_cut([0.93, 0.92, 0.9, *noise]) == 3
+    for seed in range(5):
+        gapless = sorted(np.random.default_rng(seed).normal(0, 1, 10_000), reverse=True)
+        assert separation_cut(gapless) is None
+    assert separation_cut([0.5, 0.4]) is None  # too short to judge

@@ -44,8 +44,15 @@ Factory = Callable[..., Embedder]
 _REGISTRY: dict[str, str | Factory] = {
     "hash": "mmsearch.embedders.hashing:HashEmbedder",
     "openclip": "mmsearch.embedders.openclip:OpenClipEmbedder",
+    "offline": "mmsearch.embedders.offline:OfflineEmbedder",
 }
-_ALIASES: dict[str, str] = {"test": "hash", "clip": "openclip", "open_clip": "openclip"}
+_ALIASES: dict[str, str] = {
+    "test": "hash",
+    "clip": "openclip",
+    "open_clip": "openclip",
+    "conse": "offline",
+    "efficientnet-minilm": "offline",
+}
 
 
 def register(name: str, factory: str | Factory, *aliases: str) -> None:

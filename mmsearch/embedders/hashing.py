@@ -12,9 +12,10 @@ so that a text query "red" finds red images, two different red images are still
 told apart, and near-identical images (two frames of a static shot) stay
 near-identical.
 
-An optional ``modality_offset`` adds a fixed direction to every image vector
-(then renormalises): it imitates the "modality gap" of CLIP-style spaces, where
-text-text similarities sit on another scale than text-image ones.
+An optional ``modality_offset`` adds a fixed direction, one that texts never
+use, to every image vector (then renormalises): it imitates the "modality gap"
+of CLIP-style spaces, where text-image similarities sit on a smaller scale than
+text-text ones.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class HashEmbedder:
         self._dim = int(dim)
         self.max_tokens = int(max_tokens)
         self.modality_offset = float(modality_offset)
-        weights = "blake2b-v2" + (f"-gap{self.modality_offset:g}" if modality_offset else "")
+        weights = "blake2b-v2" + (f"-gap{self.modality_offset:g}-v2" if modality_offset else "")
         self.identity = EmbedderIdentity(
             name="hash",
             model="bag-of-words",
@@ -78,8 +79,10 @@ class HashEmbedder:
         )
         seed = int.from_bytes(hashlib.blake2b(b"pixels", digest_size=8).digest(), "little")
         self._projection = np.random.default_rng(seed).standard_normal((self._dim, 192))
-        self._gap = _word_vector("\0modality-gap", self._dim)
-        self._gap /= np.linalg.norm(self._gap)
+        # The gap lives in the last dimension, which texts never use when an offset is
+        # set: text->image cosines shrink by 1/sqrt(1 + offset^2), as in CLIP spaces.
+        self._gap = np.zeros(self._dim, dtype=np.float32)
+        self._gap[-1] = 1.0
         self.calls = {"texts": 0, "images": 0}
 
     @property
@@ -95,6 +98,8 @@ class HashEmbedder:
             vec += _word_vector(word, self._dim)
         if not vec.any():
             vec = _word_vector("\0empty", self._dim)
+        if self.modality_offset:
+            vec[-1] = 0.0
         return vec / np.linalg.norm(vec)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

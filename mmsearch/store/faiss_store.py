@@ -2,14 +2,21 @@
 
 The index is an ``IndexIDMap2`` over ``IndexFlatIP``. It is written atomically
 (temporary file, fsync, rename) with a small JSON stamp beside it recording how
-many vectors it holds and the largest id, so an engine can tell on open whether
-it is behind SQLite.
+many vectors it holds and the largest id; a file that disagrees with its stamp
+(a crash between the two renames) is not trusted. An engine compares the count
+and the largest id held with SQLite's to tell whether the file is behind; that
+is sound because SQLite never gives a segment id twice (see
+``MetadataStore._next_segment_id``). A save first deletes temporary files left
+by processes that died while saving.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,12 +28,34 @@ def _faiss() -> Any:
     return import_optional("faiss", "faiss", "the FAISS vector store")
 
 
-def atomic_write(path: str, data: bytes) -> None:
+# Test hook (tests/test_crash.py): when this variable names a file, ``FaissStore.save``
+# writes the target's path into it before each rename and waits (at most a minute) until
+# the test deletes it, so a test can kill the process at exactly that point.
+PAUSE_ENV = "MMSEARCH_TEST_PAUSE_BEFORE_RENAME"
+
+
+def _pause_for_test(target: str) -> None:
+    flag = os.environ.get(PAUSE_ENV)
+    if not flag:
+        return
+    with open(f"{flag}.tmp", "w", encoding="utf-8") as f:
+        f.write(target)
+    os.replace(f"{flag}.tmp", flag)
+    deadline = time.monotonic() + 60
+    while os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def atomic_write(
+    path: str, data: bytes, before_rename: Callable[[str], None] | None = None
+) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    if before_rename is not None:
+        before_rename(path)
     os.replace(tmp, path)
 
 
@@ -60,8 +89,11 @@ class FaissStore:
         if index.d != self.dim or index.ntotal != stamp.get("count"):
             raise VectorFileError("does not match its stamp")
         self.index = index
-        self._max_id = int(stamp.get("max_id", 0))
+        self._max_id = self._largest_id()
         self.loaded_from_disk = True
+
+    def _largest_id(self) -> int:
+        return int(self.ids().max()) if self.count else 0
 
     @property
     def count(self) -> int:
@@ -86,6 +118,8 @@ class FaissStore:
             return
         selector = self._faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
         self.index.remove_ids(selector)
+        if self._max_id in ids:
+            self._max_id = self._largest_id()
 
     def reset(self) -> None:
         self.index = self._empty()
@@ -111,7 +145,31 @@ class FaissStore:
         return scores, ids
 
     def save(self) -> None:
+        _remove_dead_temporaries(self.path)
+        _remove_dead_temporaries(self.stamp_path)
         data = self._faiss.serialize_index(self.index).tobytes()
-        atomic_write(self.path, data)
+        atomic_write(self.path, data, _pause_for_test)
         stamp = {"format": 1, "count": self.count, "max_id": self._max_id, "dim": self.dim}
-        atomic_write(self.stamp_path, json.dumps(stamp).encode())
+        atomic_write(self.stamp_path, json.dumps(stamp).encode(), _pause_for_test)
+
+
+def _remove_dead_temporaries(path: str) -> None:
+    """Delete ``path.tmp-PID`` files whose process is gone (killed while saving)."""
+    folder, name = os.path.split(path)
+    prefix = f"{name}.tmp-"
+    for entry in os.listdir(folder or "."):
+        pid = entry[len(prefix) :]
+        if not entry.startswith(prefix) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, entry))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

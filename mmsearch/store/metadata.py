@@ -12,7 +12,10 @@ from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment
+from mmsearch.errors import ConfigError, PathError
+from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment, Tag
+
+SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ever given
 
 
 @dataclass
@@ -115,6 +118,65 @@ class MetadataStore:
         with self.sessions() as s:
             return list(s.scalars(select(Root.path).order_by(Root.path)))
 
+    def root_counts(self) -> list[tuple[str, int]]:
+        """Each root folder and how many files are indexed under it."""
+        with self.sessions() as s:
+            query = (
+                select(Root.path, func.count(Asset.id))
+                .outerjoin(Asset, Asset.root_id == Root.id)
+                .group_by(Root.id)
+                .order_by(Root.path)
+            )
+            return [(path, int(n)) for path, n in s.execute(query)]
+
+    def move_root(self, s: Session, old: str, new: str) -> None:
+        """Point the files under the folder ``old`` at the folder ``new`` (absolute paths).
+
+        ``old`` may be a root, a folder holding roots (each keeps its place under
+        ``new``) or a folder inside a root (its files get ``new`` as their own
+        root). Raises :class:`PathError` when nothing indexed is under ``old``,
+        :class:`ConfigError` when a new folder would overlap a root that stays.
+        """
+        roots = list(s.scalars(select(Root)))
+        moving = [r for r in roots if _under(r.path, old)]
+        holder = next((r for r in roots if _under(old, r.path) and old != r.path), None)
+
+        def check(target: str) -> None:
+            for other in roots:
+                if other not in moving and (
+                    _under(target, other.path) or _under(other.path, target)
+                ):
+                    raise ConfigError(
+                        f"can't move to {target}: it overlaps the indexed folder {other.path};"
+                        " a move within indexed folders is found by mmsearch index (by content"
+                        " hash, nothing re-embedded)"
+                    )
+
+        if moving:
+            targets = [
+                os.path.normpath(os.path.join(new, os.path.relpath(r.path, old))) for r in moving
+            ]
+            for target in targets:
+                check(target)
+            for root, target in zip(moving, targets, strict=True):
+                root.path = target
+        elif holder is not None:
+            prefix = os.path.relpath(old, holder.path) + os.sep
+            inside = func.substr(Asset.relpath, 1, len(prefix)) == prefix
+            assets = list(s.scalars(select(Asset).where(Asset.root_id == holder.id, inside)))
+            if not assets:
+                raise PathError(f"no indexed files under {old}")
+            check(new)
+            root = Root(path=new)
+            s.add(root)
+            s.flush()
+            for asset in assets:
+                asset.root_id = root.id
+                asset.relpath = asset.relpath[len(prefix) :]
+        else:
+            raise PathError(f"{old} is not an indexed folder nor inside one (see mmsearch roots)")
+        s.flush()
+
     @staticmethod
     def abspath(asset: Asset) -> str:
         return os.path.join(asset.root.path, asset.relpath)
@@ -174,9 +236,11 @@ class MetadataStore:
         return asset
 
     def add_segments(self, s: Session, asset_id: int, segments: Iterable[SegmentRow]) -> None:
+        new_id = self._next_segment_id(s)
         for seg in segments:
             s.add(
                 Segment(
+                    id=next(new_id),
                     asset_id=asset_id,
                     view=seg.view,
                     ord=seg.ord,
@@ -194,9 +258,11 @@ class MetadataStore:
     def copy_segments(self, s: Session, source_id: int, target_id: int) -> None:
         """Give ``target`` the segments (and vectors) of ``source``: same content."""
         rows = s.scalars(select(Segment).where(Segment.asset_id == source_id).order_by(Segment.id))
+        new_id = self._next_segment_id(s)
         for seg in list(rows):
             s.add(
                 Segment(
+                    id=next(new_id),
                     asset_id=target_id,
                     view=seg.view,
                     ord=seg.ord,
@@ -210,6 +276,25 @@ class MetadataStore:
                 )
             )
         s.flush()
+
+    def _next_segment_id(self, s: Session) -> Iterator[int]:
+        """Segment ids for new rows: never one that was ever used, even if since deleted.
+
+        SQLite would reuse the largest id after its row is deleted, and a vector file
+        saved before that (a crash, a reader's copy) would then hold the old vector
+        under the new segment's id without anyone noticing. The largest id ever given
+        is kept in ``meta`` and raised in the same transaction as the new rows.
+        """
+        mark = s.get(Meta, SEGMENT_ID_MARK)
+        top = s.scalar(select(func.max(Segment.id))) or 0
+        given = max(int(top), int(mark.value) if mark is not None else 0)
+        if mark is None:
+            mark = Meta(key=SEGMENT_ID_MARK, value=str(given))
+            s.add(mark)
+        while True:
+            given += 1
+            mark.value = str(given)
+            yield given
 
     def move_asset(self, s: Session, asset: Asset, new_path: str, mtime_ns: int) -> None:
         root, rel = self.root_for(s, new_path)
@@ -232,6 +317,18 @@ class MetadataStore:
 
     def segment_ids_of(self, s: Session, asset_id: int) -> list[int]:
         return list(s.scalars(select(Segment.id).where(Segment.asset_id == asset_id)))
+
+    def set_tag(self, s: Session, asset_ids: list[int], key: str, value: str | None) -> None:
+        """Set ``key=value`` on the assets (replacing an old value), or remove it (``None``)."""
+        for start in range(0, len(asset_ids), 500):
+            part = asset_ids[start : start + 500]
+            s.execute(delete(Tag).where(Tag.asset_id.in_(part), Tag.key == key))
+            if value is not None:
+                s.add_all(Tag(asset_id=a, key=key, value=value) for a in part)
+        s.flush()
+
+    def tags_of(self, s: Session, asset_id: int) -> dict[str, str]:
+        return {t.key: t.value for t in s.scalars(select(Tag).where(Tag.asset_id == asset_id))}
 
     def touch(self, s: Session, asset_id: int, mtime_ns: int, size: int) -> None:
         s.execute(update(Asset).where(Asset.id == asset_id).values(mtime_ns=mtime_ns, size=size))

@@ -87,3 +87,15 @@ class Meta(Base):
 
 
 Index("ix_segments_view", Segment.view)
+
+
+class Tag(Base):
+    """A user tag on a file (``mmsearch tag PATH key=value``); moves with the file."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("asset_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String, index=True)
+    value: Mapped[str] = mapped_column(String)

@@ -1,0 +1,77 @@
+"""What a search returns: :class:`Hit` (one result) and :class:`SearchResult` (a page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Hit:
+    """One result: a file (or a video moment), its scores and what matched.
+
+    ``score`` is the ranking score of the query's fusion mode (a cosine for a
+    single-modality ``vector`` query; a calibrated or fused score otherwise);
+    ``similarity`` is the cosine between the matched segment and the best
+    positive query part. ``explain`` says which parts and which segment matched.
+    """
+
+    path: str
+    score: float
+    modality: str
+    asset_id: int
+    segment_id: int
+    view: str
+    similarity: float = 0.0
+    snippet: str | None = None
+    span: tuple[int, int] | None = None
+    start: float | None = None
+    end: float | None = None
+    best_time: float | None = None
+    width: int | None = None
+    height: int | None = None
+    time: str | None = None
+    duplicates: list[str] = field(default_factory=list)
+    explain: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 6),
+            "modality": self.modality,
+            "view": self.view,
+            "asset_id": self.asset_id,
+            "segment_id": self.segment_id,
+        }
+        if self.modality == "text":
+            out["snippet"] = self.snippet
+            out["span"] = list(self.span) if self.span else None
+        if self.modality == "image":
+            out["width"], out["height"] = self.width, self.height
+        if self.modality == "video":
+            out["start"], out["end"], out["best_time"] = self.start, self.end, self.best_time
+        out["time"] = self.time
+        out["duplicates"] = len(self.duplicates)
+        if self.duplicates:
+            out["duplicate_paths"] = list(self.duplicates)
+        if self.explain:
+            out["explain"] = self.explain
+        return out
+
+
+@dataclass
+class SearchResult:
+    """A page of hits and facts about the whole ranking."""
+
+    hits: list[Hit]
+    total: int  # results that passed the cutoff and filters, before paging
+    fusion: str
+    cut: int | None = None  # how many candidates the relevance cutoff dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [h.to_dict() for h in self.hits],
+            "total": self.total,
+            "fusion": self.fusion,
+        }
