@@ -25,6 +25,7 @@ from PIL import Image
 
 from benchmarks.common import scratch, table
 from mmsearch import Engine
+from mmsearch.query import Part, Query
 
 QUERIES = Path(__file__).with_name("quality_queries.json")
 
@@ -83,16 +84,48 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def evaluate(model: str, spec: dict[str, Any], library: Path, index: Path) -> dict[str, Any]:
+FUSION_MODES = [
+    ("vector", {"fusion": "vector"}),
+    ("rrf", {"fusion": "rrf"}),
+    ("weighted-minmax", {"fusion": "weighted", "normaliser": "minmax"}),
+    ("weighted-zscore", {"fusion": "weighted", "normaliser": "zscore"}),
+]
+
+
+def multi_part(engine: Engine, spec: dict[str, Any], examples: Path) -> dict[str, Any]:
+    """Each multi-part query under each fusion mode: metrics per mode."""
+    out: dict[str, Any] = {}
+    for mode, options in FUSION_MODES:
+        ranks = []
+        for item in spec.get("multi", []):
+            q = Query()
+            for part in item["parts"]:
+                value = part["value"]
+                if part["kind"] == "image":
+                    value = str(examples / f"{value}.png")
+                kind, negative = part["kind"], part.get("negative", False)
+                weight = part.get("weight", 1.0)
+                q.parts.append(Part(kind, value, weight, negative))
+            q.options(limit=len(spec["media"]), cutoff=False, collapse=None, **options)
+            found = [Path(h.path).stem for h in engine.run(q).hits]
+            ranks.append(rank_of_first_relevant(found, set(item["relevant"])))
+        out[mode] = metrics(ranks)
+    return out
+
+
+def evaluate(
+    model: str, spec: dict[str, Any], library: Path, index: Path, examples: Path
+) -> dict[str, Any]:
     started = time.perf_counter()
     per_query = []
     with Engine.open(index, model=model) as engine:
         engine.index([library])
         for query in spec["queries"]:
-            hits = engine.search(query["text"], k=len(spec["media"]))
+            hits = engine.search(query["text"], k=len(spec["media"]), cutoff=False, collapse=None)
             found = [Path(h.path).stem for h in hits]
             rank = rank_of_first_relevant(found, set(query["relevant"]))
             per_query.append({**query, "rank": rank, "top": found[:3]})
+        fusion = multi_part(engine, spec, examples)
     by_kind: dict[str, list[int | None]] = defaultdict(list)
     for q in per_query:
         by_kind[q["kind"]].append(q["rank"])
@@ -102,6 +135,7 @@ def evaluate(model: str, spec: dict[str, Any], library: Path, index: Path) -> di
         "overall": metrics([q["rank"] for q in per_query]),
         "by_kind": {k: metrics(v) for k, v in sorted(by_kind.items())},
         "queries": per_query,
+        "fusion": fusion,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -118,8 +152,11 @@ def main() -> None:
     with scratch() as tmp:
         library = Path(tmp) / "media"
         build_library(library, spec["media"])
+        examples = Path(tmp) / "examples"
+        build_library(examples, spec.get("examples", {}))
         for model in models:
-            results.append(evaluate(model, spec, library, Path(tmp) / f"idx-{model}"))
+            index = Path(tmp) / f"idx-{model}"
+            results.append(evaluate(model, spec, library, index, examples))
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -131,6 +168,12 @@ def main() -> None:
     print("\nMRR by kind of query")
     rows = [[r["model"], *(r["by_kind"][k]["MRR"] for k in kinds)] for r in results]
     print(table(["model", *kinds], rows))
+    n_multi = len(spec.get("multi", []))
+    print(f"\nMulti-part queries ({n_multi}: text+image, text+text, text with a negative)")
+    rows = [
+        [r["model"], mode, *r["fusion"][mode].values()] for r in results for mode, _ in FUSION_MODES
+    ]
+    print(table(["model", "fusion", "R@1", "R@5", "MRR"], rows))
     if args.misses:
         for r in results:
             for q in r["queries"]:

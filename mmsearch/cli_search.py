@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from mmsearch.cli import _open, cli, debug_option, index_option, json_option, setting_option
-from mmsearch.query import FUSIONS, Query
+from mmsearch.query import DEFAULT_FUSION, FUSIONS, Query
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -129,7 +129,7 @@ def _option_groups(f: Any) -> Any:
         click.option(
             "--fusion",
             type=click.Choice(FUSIONS),
-            default="rrf",
+            default=DEFAULT_FUSION,
             show_default=True,
             help="vector: sum the parts; rrf / weighted: search each part, fuse ranks.",
         ),

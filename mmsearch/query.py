@@ -25,7 +25,7 @@ PART_KINDS = ("text", "image", "video", "asset")
 FUSIONS = ("vector", "rrf", "weighted")
 SORTS = ("score", "time")
 NORMALISERS = ("minmax", "zscore")
-DEFAULT_FUSION = "rrf"
+DEFAULT_FUSION = "vector"
 
 
 @dataclass
