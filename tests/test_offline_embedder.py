@@ -1,8 +1,9 @@
 """The ``offline`` embedder: ConSE over EfficientNet-Lite0 and all-MiniLM-L6-v2.
 
 The models ship inside PyPI packages, so these tests need no network. The
-models load once for the module; the class vectors are computed once into a
-temporary cache folder.
+models load once for the module. The class vectors of the default settings go
+to the usual cache folder ($MMSEARCH_CACHE or ~/.cache/mmsearch), as in normal
+use, so only the first run computes them; the cache test uses a temporary one.
 """
 
 from __future__ import annotations
@@ -54,13 +55,8 @@ def _photos() -> dict[str, Image.Image]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mmsearch-cache")
-
-
-@pytest.fixture(scope="module")
-def emb(cache: Path) -> OfflineEmbedder:
-    return OfflineEmbedder(cache_dir=cache)
+def emb() -> OfflineEmbedder:
+    return OfflineEmbedder()
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +117,9 @@ def test_odd_images_are_handled(emb: OfflineEmbedder, photos: dict[str, Image.Im
 
 
 def test_batches_give_the_same_vectors(
-    cache: Path, photos: dict[str, Image.Image], photo_vectors: np.ndarray
+    photos: dict[str, Image.Image], photo_vectors: np.ndarray
 ) -> None:
-    small_batches = OfflineEmbedder(batch_size=3, cache_dir=cache)
+    small_batches = OfflineEmbedder(batch_size=3)
     again = small_batches.embed_images(list(photos.values()))
     assert np.min(np.sum(again * photo_vectors, axis=1)) > 0.9999
 
@@ -277,19 +273,22 @@ def test_conse_combine() -> None:
     assert float(hot @ flat) > 0.9999
 
 
-def test_class_vectors_are_cached_on_disk(emb: OfflineEmbedder, cache: Path) -> None:
-    vectors = emb.class_vectors()
+def test_class_vectors_are_cached_on_disk(
+    emb: OfflineEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_template = OfflineEmbedder(templates=["{}"], cache_dir=tmp_path)
+    vectors = one_template.class_vectors()
     assert vectors.shape == (1000, 384) and vectors.dtype == np.float32
-    files = list(cache.glob("conse-classes-*.npy"))
-    assert len(files) == 1
-    assert not list(cache.glob("*.tmp"))
-    offline._class_vectors.clear()
+    assert not np.allclose(vectors, emb.class_vectors())
+    assert len(list(tmp_path.glob("conse-classes-*.npy"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+    offline._class_vectors.pop(one_template._class_key(offline.load_class_names()))
 
     def no_compute(_classes: object) -> np.ndarray:
         raise AssertionError("class vectors were recomputed instead of read from disk")
 
-    fresh = OfflineEmbedder(cache_dir=cache)
-    fresh._compute_class_vectors = no_compute  # type: ignore[method-assign]
+    fresh = OfflineEmbedder(templates=["{}"], cache_dir=tmp_path)
+    monkeypatch.setattr(fresh, "_compute_class_vectors", no_compute)
     np.testing.assert_array_equal(fresh.class_vectors(), vectors)
 
 
@@ -308,18 +307,18 @@ def test_bad_cache_files_are_ignored(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["vectors.npy"]
 
 
-def test_quiet_lazy_and_offline(cache: Path, emb: OfflineEmbedder) -> None:
+def test_quiet_lazy_and_offline(emb: OfflineEmbedder) -> None:
     """A fresh process: no heavy imports up front, nothing printed, no network settings needed."""
     emb.class_vectors()  # make sure the cache holds them
     script = textwrap.dedent(
-        f"""
+        """
         import sys
         import mmsearch.embedders
         from mmsearch.embedders.offline import OfflineEmbedder
         heavy = [m for m in ("timm", "sentence_transformers", "transformers") if m in sys.modules]
         assert not heavy, heavy
         from PIL import Image
-        emb = OfflineEmbedder(cache_dir={str(cache)!r})
+        emb = OfflineEmbedder()
         assert emb.embed_texts(["a cat"]).shape == (1, 384)
         assert emb.embed_images([Image.new("RGB", (300, 240), "red")]).shape == (1, 384)
         emb.token_spans("word " * 300)

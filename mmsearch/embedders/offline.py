@@ -353,6 +353,7 @@ def _write_cached(path: Path, array: np.ndarray) -> None:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             np.save(f, array, allow_pickle=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; it's a cache others may share
         os.replace(tmp, path)
         tmp = None
     except OSError:
