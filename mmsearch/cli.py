@@ -241,7 +241,4 @@ def main() -> None:
     cli(prog_name="mmsearch")
 
 
-from mmsearch import (
-    cli_admin,  # noqa: F401  (registers watch and roots)
-    cli_search,  # noqa: F401  (registers search and tag)
-)
+from mmsearch import cli_admin, cli_search  # noqa: E402, F401  (they register commands)
