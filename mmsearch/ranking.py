@@ -22,7 +22,9 @@
    candidates whose best cosine to a positive part is lower.
 7. **Moments**: adjacent matching frames of a video merge into one result.
 8. **Duplicates**: a result whose vector is ``collapse``-similar (cosine) to a
-   better one folds into it; ``diverse`` reorders by MMR (lambda 0.7).
+   better one folds into it, the threshold raised to what is rare between
+   different files of this index (:meth:`Searcher.duplicate_floor`);
+   ``diverse`` reorders by MMR (lambda 0.7).
 9. **Order and page**: by score (ties by path and time) or by time, newest
    first; then ``offset``/``limit``.
 """
@@ -102,7 +104,7 @@ def rank(
     if query.min_score is not None:
         fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= query.min_score}
     hits = _hits(fused, pool, sims, lists, query, negatives, vectors)
-    hits = _collapse_and_diversify(hits, vectors, query)
+    hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor())
     if query.sort == "time":
         hits.sort(key=lambda h: h.time or "", reverse=True)
     total = len(hits)
@@ -281,7 +283,7 @@ def _hit(cand: Candidate, score: float, sims: list[float]) -> Hit:
 
 
 def _collapse_and_diversify(
-    hits: list[Hit], vectors: dict[int, np.ndarray], query: Query
+    hits: list[Hit], vectors: dict[int, np.ndarray], query: Query, floor: float
 ) -> list[Hit]:
     if len(hits) < 2:
         return hits
@@ -289,7 +291,8 @@ def _collapse_and_diversify(
     matrix = np.stack([vectors.get(h.segment_id, np.zeros(dim, np.float32)) for h in hits])
     order = list(range(len(hits)))
     if query.collapse is not None:
-        groups = collapse_near_duplicates(order, matrix, threshold=query.collapse)
+        threshold = min(1.0, max(query.collapse, floor))
+        groups = collapse_near_duplicates(order, matrix, threshold=threshold)
         for kept, folded in groups:
             hits[kept].duplicates = [hits[i].path for i in folded]
         order = [kept for kept, _ in groups]

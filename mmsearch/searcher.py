@@ -53,6 +53,7 @@ class Searcher:
         self.meta = meta
         self.vectors = vectors
         self._background: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
+        self._duplicate_floor: float | None = None
 
     def candidates(
         self, query: np.ndarray, want: int, allowed: np.ndarray | None = None
@@ -141,7 +142,29 @@ class Searcher:
                 picked = ids[::step][:BACKGROUND_SAMPLE]
                 sample[modality] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
         self._background = (stamp, sample)
+        self._duplicate_floor = None
         return sample
+
+    def duplicate_floor(self) -> float:
+        """The 99.5th percentile of cosines between different stored segments.
+
+        Near-duplicate collapse must not fold merely similar files together, and
+        what "similar" means depends on the space: CLIP images of different
+        scenes rarely exceed 0.9, while the offline (ConSE) space squeezes them
+        to about 0.91 on average. The collapse threshold is raised to this
+        floor, measured per modality on the background sample, so only pairs
+        more alike than 199 in 200 pairs of the library fold together.
+        """
+        sample = self.background()
+        if self._duplicate_floor is None:
+            floors = []
+            for vectors in sample.values():
+                if len(vectors) >= 8:
+                    sims = vectors @ vectors.T
+                    upper = sims[np.triu_indices(len(vectors), k=1)]
+                    floors.append(float(np.percentile(upper, 99.5)))
+            self._duplicate_floor = max(floors, default=-1.0)
+        return self._duplicate_floor
 
 
 def _candidate(meta: MetadataStore, key: int, seg: Segment, score: float) -> Candidate:
