@@ -39,6 +39,7 @@ def _filters(o: dict[str, Any]) -> dict[str, Any]:
         "max_height": "max_height",
         "min_duration": "min_duration",
         "max_duration": "max_duration",
+        "text_match": "text_match",
     }
     out: dict[str, Any] = {}
     for option, field_name in names.items():
@@ -173,6 +174,9 @@ def _option_groups(f: Any) -> Any:
         click.option("--path", multiple=True, help="Only under this folder (repeatable)."),
         click.option("--glob", multiple=True, help="Only paths matching this pattern."),
         click.option("--where", multiple=True, help="Only files tagged key=value (ANDed)."),
+        click.option(
+            "--text-match", help="Only files whose text or recognised text has this phrase."
+        ),
         click.option("--min-size", type=int, help="Bytes."),
         click.option("--max-size", type=int, help="Bytes."),
         click.option("--after", help="Modified on or after (ISO date)."),

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, column, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from mmsearch.errors import QueryError
@@ -47,6 +47,20 @@ def _path_condition(s: Session, prefix: str) -> Any:
     return or_(*conditions) if conditions else Asset.id < 0
 
 
+def text_match_assets(s: Session, phrase: str) -> Any:
+    """Asset ids whose text (document passages, OCR lines) contains ``phrase``.
+
+    Uses the FTS5 index ``segments_fts`` on SQLite (a phrase query: the words
+    in order, case-insensitive), a plain substring test elsewhere.
+    """
+    if s.get_bind().dialect.name == "sqlite":
+        quoted = '"' + phrase.replace('"', '""') + '"'
+        rows = text("SELECT rowid FROM segments_fts WHERE segments_fts MATCH :q")
+        matched = rows.bindparams(q=quoted).columns(column("rowid"))
+        return select(Segment.asset_id).where(Segment.id.in_(matched))
+    return select(Segment.asset_id).where(Segment.text.contains(phrase))
+
+
 def asset_conditions(s: Session, f: Filters) -> list[Any]:
     """SQL conditions on ``assets`` for every filter but globs."""
     c: list[Any] = []
@@ -64,9 +78,9 @@ def asset_conditions(s: Session, f: Filters) -> list[Any]:
         (f.min_duration, Asset.duration, ">="),
         (f.max_duration, Asset.duration, "<="),
     )
-    for value, column, op in bounds:
+    for value, field_, op in bounds:
         if value is not None:
-            c.append(column >= value if op == ">=" else column <= value)
+            c.append(field_ >= value if op == ">=" else field_ <= value)
     if f.modified_after:
         c.append(Asset.mtime_ns >= _epoch_ns(f.modified_after, "modified_after"))
     if f.modified_before:
@@ -75,6 +89,8 @@ def asset_conditions(s: Session, f: Filters) -> list[Any]:
         c.append(Asset.taken_at >= _parse_time(f.taken_after, "taken_after").isoformat())
     if f.taken_before:
         c.append(Asset.taken_at < _parse_time(f.taken_before, "taken_before").isoformat())
+    if f.text_match:
+        c.append(Asset.id.in_(text_match_assets(s, f.text_match)))
     for key, tag_value in f.tags.items():
         tagged = select(Tag.asset_id).where(Tag.key == key, Tag.value == str(tag_value))
         c.append(Asset.id.in_(tagged))

@@ -54,7 +54,8 @@ class Filters:
     Times are ISO 8601 strings (``2021-07-04`` or ``2021-07-04T12:00:00``);
     ``modified_*`` is the file's mtime, ``taken_*`` the EXIF capture time.
     ``paths`` are folder or file prefixes, ``globs`` shell patterns on the
-    absolute path; ``tags`` must all match (AND).
+    absolute path; ``tags`` must all match (AND); ``text_match`` keeps files
+    whose text (passages, recognised lines) contains the phrase.
     """
 
     modalities: list[str] = field(default_factory=list)
@@ -73,6 +74,7 @@ class Filters:
     min_duration: float | None = None
     max_duration: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    text_match: str | None = None  # exact phrase in passages or OCR lines (FTS5)
 
     def is_empty(self) -> bool:
         return self == Filters()

@@ -292,3 +292,19 @@ def test_cli_combined_query(tmp_path: Path, library: Path) -> None:
     page = runner.invoke(cli, ["search", "red", "--all", "--limit", "2", "--offset", "2", *idx])
     assert page.exit_code == 0 and "3 " in page.stdout
     assert np.isfinite(body["results"][0]["score"])
+
+
+def test_text_match_filters_on_the_exact_phrase(tmp_path: Path, engine: Engine) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "invoice.txt").write_text("Invoice 2023-17: total 42.50 EUR, due in May")
+    (lib / "other.txt").write_text("total of 50 42 apples for the invoice")
+    (lib / "none.txt").write_text("nothing about money here")
+    engine.index([lib])
+    q = Query().text("invoice total").where(text_match="42.50").options(cutoff=False)
+    assert names(engine.run(q).hits) == ["invoice.txt"]
+    q = Query().text("invoice").where(text_match='due in "May"').options(cutoff=False)
+    assert names(engine.run(q).hits) == ["invoice.txt"]  # quotes are escaped, not syntax
+    engine.remove([lib / "invoice.txt"])  # the FTS index follows deletions
+    q = Query().text("invoice total").where(text_match="42.50").options(cutoff=False)
+    assert engine.run(q).hits == []

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,9 +73,24 @@ class MetadataStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older schema up to :data:`SCHEMA_VERSION`, step by step."""
         with self.sessions.begin() as s:
-            if s.get(Meta, "schema_version") is None:
+            row = s.get(Meta, "schema_version")
+            version = int(row.value) if row is not None else 0
+            if version < 2 and self.engine.dialect.name == "sqlite":
+                columns = {c[1] for c in s.execute(text("PRAGMA table_info(segments)"))}
+                if "box" not in columns:
+                    s.execute(text("ALTER TABLE segments ADD COLUMN box JSON"))
+                for statement in _FTS_SCHEMA:
+                    s.execute(text(statement))
+                s.execute(text("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')"))
+            if row is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            else:
+                row.value = str(SCHEMA_VERSION)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -408,6 +423,18 @@ class MetadataStore:
             "by_view": by_view,
             "roots": roots,
         }
+
+
+_FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS segments_fts USING fts5("
+    "text, content='segments', content_rowid='id')",
+    "CREATE TRIGGER IF NOT EXISTS segments_fts_insert AFTER INSERT ON segments "
+    "WHEN new.text IS NOT NULL BEGIN "
+    "INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments "
+    "WHEN old.text IS NOT NULL BEGIN "
+    "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+)
 
 
 def _unpack(ids: list[int], blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:

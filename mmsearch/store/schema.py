@@ -5,7 +5,10 @@
 - ``assets``: one indexed file, with its content hash and metadata.
 - ``segments``: one embedded unit of an asset (the whole image, one text chunk,
   one video frame), with its float16 vector. FAISS ids are segment ids.
-- ``meta``: key/value facts about the index (format version, counters).
+- ``tags``: user tags on files.
+- ``meta``: key/value facts about the index (schema version).
+- ``segments_fts`` (SQLite only): an FTS5 index over segment text (passages
+  and OCR lines), kept in step by triggers, for exact-phrase filters.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: segments.box, FTS5 over segment text
 
 
 class Base(DeclarativeBase):
@@ -74,6 +77,7 @@ class Segment(Base):
     t_end: Mapped[float | None] = mapped_column(Float)
     t_best: Mapped[float | None] = mapped_column(Float)
     text: Mapped[str | None] = mapped_column(Text)
+    box: Mapped[list[float] | None] = mapped_column(JSON)  # OCR line: x0, y0, x1, y1 in [0, 1]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
     asset: Mapped[Asset] = relationship(back_populates="segments")
