@@ -20,10 +20,13 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -221,10 +224,14 @@ class Indexer:
         window = max(2 * self.settings.batch_size, 4 * workers)
         ctx = multiprocessing.get_context("spawn")
         queue = iter(todo)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(),)
+        ) as pool:
             futures: list[tuple[str, str, Future[DecodedFile | str]]] = []
-            for path, modality in itertools.islice(queue, window):
-                futures.append((path, modality, pool.submit(_decode_safely, path, modality, *args)))
+            with _workers_ignore_ctrl_c():  # the first submits start the workers
+                for path, modality in itertools.islice(queue, window):
+                    future = pool.submit(_decode_safely, path, modality, *args)
+                    futures.append((path, modality, future))
             while futures:
                 path, modality, future = futures.pop(0)
                 try:
@@ -427,6 +434,39 @@ class Indexer:
             gone = self.meta.delete_assets(s, ids)
         self.vectors.remove(np.asarray(gone, dtype=np.int64))
         report.removed += len(ids)
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored, which they inherit.
+
+    Ctrl-C then reaches the indexer alone, which stops the pool, rather than
+    printing a traceback from every worker. Only the main thread can do this.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _start_worker(indexer_pid: int) -> None:
+    """Set up a decoding worker that ends itself when the indexer dies.
+
+    A killed indexer (``kill -9``, a crash) can't stop its pool, and the workers
+    would wait on their queue forever: each checks its parent once a second.
+    """
+    worker_init()
+
+    def watch_parent() -> None:
+        while os.getppid() == indexer_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, name="watch-indexer", daemon=True).start()
 
 
 def _decode_safely(

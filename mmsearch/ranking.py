@@ -6,9 +6,10 @@
    vector by Rocchio's rule.
 2. **Candidates** per query vector: files (best segment) and video frames,
    searched only among the ids the filters allow (see :mod:`mmsearch.filters`).
-3. **Modality gap.** When one ranking mixes modalities, raw cosines are put on
-   one scale per modality: z-scores against the same query's scores on a sample
-   of that modality (:func:`mmsearch.fusion.calibrate_modalities`).
+3. **Views and the modality gap.** A file's visual segments (pixels, frames)
+   and textual ones (passages, OCR lines) are retrieved apart; when a ranking
+   holds both, each group's cosines become z-scores against the same query's
+   scores on a sample of that group, and a file takes its best view.
 4. **Fusion** of the rankings: RRF (k = 60) or CombSUM over normalised scores.
 5. **Negatives** (late modes): a candidate whose similarity to a negative part
    is at or above the threshold is dropped; the default threshold is the 90th
@@ -74,6 +75,7 @@ class _List:
     raw: dict[int, float]
     scores: dict[int, float]
     keep: set[int]
+    ocr: dict[int, Candidate]  # best OCR line per key, for the results
 
 
 def rank(
@@ -144,11 +146,11 @@ def _ranking(
     pool: dict[int, Candidate],
 ) -> _List:
     found = searcher.candidates(vector, want, allowed)
-    for key, cand in found.items():
+    scores, best, bg = _fuse_views(found, vector, background)
+    for key, cand in best.items():
         if key not in pool or cand.similarity > pool[key].similarity:
             pool[key] = cand
-    raw = {k: c.similarity for k, c in found.items()}
-    scores, bg = _calibrated(raw, found, vector, background)
+    raw = {k: c.similarity for k, c in best.items()}
     keep: set[int] = set()
     if query.cutoff and scores:
         order = ranked(scores)
@@ -157,29 +159,47 @@ def _ranking(
         n = adaptive_cutoff(values, background=floor, background_percentile=CUTOFF_PERCENTILE)
         head = separation_cut(values)
         keep = set(order[: min(n, head) if head is not None else n])
-    return _List(label, vector, weight, raw, scores, keep)
+    ocr = {k: per["textual"] for k, per in found.items() if _is_ocr(per.get("textual"))}
+    return _List(label, vector, weight, raw, scores, keep, ocr)
 
 
-def _calibrated(
-    raw: dict[int, float],
-    found: dict[int, Candidate],
+def _is_ocr(cand: Candidate | None) -> bool:
+    return cand is not None and cand.view == "ocr"
+
+
+def _fuse_views(
+    found: dict[int, dict[str, Candidate]],
     vector: np.ndarray,
     background: dict[str, np.ndarray],
-) -> tuple[dict[int, float], np.ndarray | None]:
-    """Scores on one scale across modalities, and the background in that scale."""
-    modalities = sorted({c.modality for c in found.values()})
-    reference = {m: background[m] @ vector for m in background}
+) -> tuple[dict[int, float], dict[int, Candidate], np.ndarray | None]:
+    """One score per key from its views, and the background on that scale.
+
+    When the candidates span both view groups (visual: pixels, frames;
+    textual: passages, OCR lines), each group's cosines become z-scores against
+    the same query's scores on a sample of that group
+    (:func:`mmsearch.fusion.calibrate_modalities`), and a file scores by its
+    best view (CombMAX): the words in a picture or the picture itself.
+    Otherwise raw cosines are kept.
+    """
+    groups = sorted({g for per in found.values() for g in per})
+    reference = {g: background[g] @ vector for g in background}
     everything = np.concatenate(list(reference.values())) if reference else None
-    usable = all(m in reference and len(reference[m]) >= MIN_REFERENCE for m in modalities)
-    if len(modalities) < 2 or not usable:
-        return raw, everything
-    by_modality = {m: {k: raw[k] for k, c in found.items() if c.modality == m} for m in modalities}
-    try:
-        scores = calibrate_modalities(by_modality, reference)
-    except ValueError:
-        return raw, everything
+    usable = len(groups) >= 2 and all(
+        g in reference and len(reference[g]) >= MIN_REFERENCE and reference[g].std() > 0
+        for g in groups
+    )
+    if not usable:
+        best = {k: max(per.values(), key=lambda c: c.similarity) for k, per in found.items()}
+        return {k: c.similarity for k, c in best.items()}, best, everything
+    scores: dict[int, float] = {}
+    best = {}
+    for group in groups:
+        raw = {k: per[group].similarity for k, per in found.items() if group in per}
+        for key, z in calibrate_modalities({group: raw}, {group: reference[group]}).items():
+            if key not in scores or z > scores[key]:
+                scores[key], best[key] = z, found[key][group]
     bg = [(ref - ref.mean()) / ref.std(ddof=1) for ref in reference.values() if ref.std() > 0]
-    return scores, np.concatenate(bg) if bg else None
+    return scores, best, np.concatenate(bg) if bg else None
 
 
 def _fuse(query: Query, lists: list[_List]) -> dict[int, float]:
@@ -237,8 +257,11 @@ def _hits(
         hit.start, hit.end = moment.start, moment.end
         hits.append(hit)
     ranks = [{k: i for i, k in enumerate(ranked(lst.scores), start=1)} for lst in lists]
+    ocr = {k: c for lst in lists for k, c in lst.ocr.items()}
     for hit in hits:
         key = -hit.segment_id if hit.modality == "video" else hit.asset_id
+        if key in ocr:
+            hit.ocr_line = ocr[key].text
         vec = vectors.get(hit.segment_id)
         hit.explain = {
             "fusion": query.fusion,

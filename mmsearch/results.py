@@ -31,6 +31,7 @@ class Hit:
     width: int | None = None
     height: int | None = None
     time: str | None = None
+    ocr_line: str | None = None  # the best-matching recognised line of an image or frame
     duplicates: list[str] = field(default_factory=list)
     explain: dict[str, Any] = field(default_factory=dict)
 
@@ -51,6 +52,8 @@ class Hit:
             out["width"], out["height"] = self.width, self.height
         if self.modality == "video":
             out["start"], out["end"], out["best_time"] = self.start, self.end, self.best_time
+        if self.modality in ("image", "video"):
+            out["ocr_line"] = self.ocr_line
         out["time"] = self.time
         out["duplicates"] = len(self.duplicates)
         if self.duplicates:

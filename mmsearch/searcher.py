@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.schema import Segment
 from mmsearch.store.vectors import VectorStore
 
 OVERFETCH = 4
@@ -48,6 +48,18 @@ class Candidate:
     time: str | None  # EXIF capture time, else mtime (ISO), for --sort time
 
 
+VISUAL_VIEWS = ("pixels", "frame")
+
+
+def view_group(view: str) -> str:
+    """``visual`` for pixels and frames, ``textual`` for passages and OCR lines.
+
+    Scores of one query against the two groups live on different scales in
+    CLIP-style spaces (the modality gap), so they are calibrated apart.
+    """
+    return "visual" if view in VISUAL_VIEWS else "textual"
+
+
 class Searcher:
     def __init__(self, meta: MetadataStore, vectors: VectorStore) -> None:
         self.meta = meta
@@ -57,8 +69,13 @@ class Searcher:
 
     def candidates(
         self, query: np.ndarray, want: int, allowed: np.ndarray | None = None
-    ) -> dict[int, Candidate]:
-        """At least ``want`` candidates (when that many exist), best first."""
+    ) -> dict[int, dict[str, Candidate]]:
+        """At least ``want`` candidate keys (when that many exist), best first.
+
+        Each key maps its view groups (``visual``: pixels and frames;
+        ``textual``: passages and OCR lines) to the best segment of that group,
+        so the views of one file can be fused late.
+        """
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
         total = self.vectors.count if allowed is None else len(allowed)
         if total == 0 or want <= 0:
@@ -86,10 +103,10 @@ class Searcher:
         order = np.lexsort((ids, -sims))[:fetch]
         return sims[order], ids[order]
 
-    def _roll_up(self, scores: np.ndarray, ids: np.ndarray) -> dict[int, Candidate]:
+    def _roll_up(self, scores: np.ndarray, ids: np.ndarray) -> dict[int, dict[str, Candidate]]:
         valid = ids >= 0
         scores, ids = scores[valid], ids[valid]
-        out: dict[int, Candidate] = {}
+        out: dict[int, dict[str, Candidate]] = {}
         with self.meta.sessions() as s:
             segments = self.meta.segments_with_assets(s, [int(i) for i in ids])
             for score, seg_id in zip(scores, ids, strict=True):
@@ -97,8 +114,10 @@ class Searcher:
                 if seg is None:
                     continue
                 key = -seg.id if seg.asset.modality == "video" else seg.asset_id
-                if key not in out:
-                    out[key] = _candidate(self.meta, key, seg, float(score))
+                groups = out.setdefault(key, {})
+                group = view_group(seg.view)
+                if group not in groups:
+                    groups[group] = _candidate(self.meta, key, seg, float(score))
         return out
 
     def vectors_of(self, segment_ids: list[int]) -> dict[int, np.ndarray]:
@@ -123,7 +142,7 @@ class Searcher:
         return np.asarray(out, dtype=np.float32).reshape(-1, dim)
 
     def background(self) -> dict[str, np.ndarray]:
-        """Up to ``BACKGROUND_SAMPLE`` stored vectors per modality, evenly spread by id.
+        """Up to ``BACKGROUND_SAMPLE`` stored vectors per view group, evenly spread by id.
 
         The sample describes the index's score distribution (for calibration,
         cutoffs and negative thresholds); it is cached until the index changes.
@@ -133,14 +152,15 @@ class Searcher:
             return self._background[1]
         sample: dict[str, np.ndarray] = {}
         with self.meta.sessions() as s:
-            for modality in ("image", "text", "video"):
-                rows = select(Segment.id).join(Asset).where(Asset.modality == modality)
+            for group in ("visual", "textual"):
+                in_group = Segment.view.in_(VISUAL_VIEWS)
+                rows = select(Segment.id).where(in_group if group == "visual" else ~in_group)
                 ids = list(s.scalars(rows.order_by(Segment.id)))
                 if not ids:
                     continue
                 step = max(1, len(ids) // BACKGROUND_SAMPLE)
                 picked = ids[::step][:BACKGROUND_SAMPLE]
-                sample[modality] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
+                sample[group] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
         self._background = (stamp, sample)
         self._duplicate_floor = None
         return sample
@@ -154,6 +174,8 @@ class Searcher:
         to about 0.91 on average. The collapse threshold is raised to this
         floor, measured per modality on the background sample, so only pairs
         more alike than 199 in 200 pairs of the library fold together.
+        (Measured per view group: passages and OCR lines among themselves,
+        pixels and frames among themselves.)
         """
         sample = self.background()
         if self._duplicate_floor is None:

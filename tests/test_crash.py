@@ -6,7 +6,8 @@ there by the ``MMSEARCH_TEST_PAUSE_BEFORE_RENAME`` hook of
 ``mmsearch/store/faiss_store.py``), reruns it to completion and checks: every
 file indexed exactly once, no duplicate segments, the vector file on disk holds
 exactly SQLite's segments with exactly their vectors, ``mmsearch verify`` is ok,
-and nothing committed before the kill was embedded again.
+nothing committed before the kill was embedded again, and the killed indexer's
+decoding workers did not outlive it.
 """
 
 from __future__ import annotations
@@ -82,13 +83,32 @@ def run_to_completion(lib: Path, idx: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if entry.name.isdigit() and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
 def kill(proc: subprocess.Popen[str]) -> None:
-    """SIGKILL the indexer, then whatever decoding workers it left behind."""
+    """SIGKILL the indexer alone, as ``kill -9`` would; its decoding workers must follow."""
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = group_members(proc.pid)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+        os.killpg(proc.pid, signal.SIGKILL)  # clean up before failing
+    proc.communicate()  # workers share its pipes: read them once all are gone
+    assert not left, "decoding workers outlived the killed indexer"
 
 
 def wait_for(what: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 30) -> None:

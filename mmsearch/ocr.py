@@ -1,0 +1,287 @@
+"""OCR: the text lines in an image, behind a cheap gate that skips plain photos.
+
+Recognised lines are a second view of an image (view ``ocr``): each line is a
+text segment with its box. The engine is RapidOCR (PP-OCRv4 detection and
+recognition models run by onnxruntime, shipped inside the
+``rapidocr-onnxruntime`` wheel; no network). These functions run in the
+indexer's decode worker processes: they take an upright RGB Pillow image and
+return plain, picklable dataclasses.
+
+Cost and the gate. Full OCR costs 0.1-5 s per text image on one CPU thread
+(recognition dominates: every line is resized to 48 px high, so small dense
+text is dearest), against ~40-80 ms per image for decode + the offline image
+model. So ``policy="auto"`` runs a gate first: the text *detector* alone on
+two small views of the image,
+
+- the whole image, long side :data:`GATE_SIDE` (catches signs, titles,
+  posters, slides: text taller than ~2% of the image), then, only if that
+  finds nothing and the image is large,
+- a central horizontal strip at :data:`GATE_DETAIL_SCALE` of the image's
+  resolution, :data:`GATE_DETAIL_SIZE` pixels (catches the small dense text
+  of screenshots, documents and receipts, which the whole-image view shrinks
+  below the detector's reach),
+
+and full OCR runs only when a view's detected boxes cover at least
+``gate_threshold`` of it. The detector is very clean on photos (no box at all
+on 32 of 33 package photos and video frames), so the threshold is low.
+``python -m benchmarks.ocr_gate`` measures all of this; numbers are in
+:data:`GATE_THRESHOLD`'s comment.
+
+Full OCR detects lines on a copy shrunk to :data:`DET_SIDE` (long side), then
+recognises each line from the image at up to ``max_side`` (default
+:data:`MAX_SIDE`, what the indexer decodes for OCR), one line per batch
+(batches of padded lines were 1.5-3x slower and no more accurate). The
+direction classifier is skipped: images are upright. The recogniser sometimes
+drops the spaces between words ("Date14March2024"); RapidOCR has no setting
+for it (its dictionary always has the space), so :func:`respace` splits long
+run-together tokens at case, digit and punctuation boundaries.
+
+One RapidOCR instance per process, made on first use, with onnxruntime on
+:data:`THREADS` thread(s): worker processes already use every core.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from mmsearch.errors import ConfigError, import_optional
+
+OCR_POLICIES = ("auto", "on", "off")
+
+MAX_SIDE = 1600
+"""Long side OCR recognises from; larger images are shrunk to it."""
+DET_SIDE = 960
+"""Long side full OCR detects lines at (word recall 0.95 at 640-1600 alike)."""
+GATE_SIDE = 160
+"""Long side of the gate's whole-image view."""
+GATE_STRIP = (320, 64)
+"""Width and height in pixels of the gate's central strip."""
+GATE_STRIP_SIDE = 800
+"""The strip is cut from the image as if shrunk to this long side."""
+GATE_THRESHOLD = 0.002
+"""Fraction of a gate view marked as text from which full OCR runs."""
+TEXT_MAP_THRESHOLD = 0.3
+"""Text-map probability that counts a pixel as text (the detector's own binarisation)."""
+MIN_SCORE = 0.6
+"""Recognised lines with a lower mean character confidence are dropped."""
+THREADS = 1
+"""onnxruntime intra-op threads per process."""
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """One recognised line of text."""
+
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in [0, 1] of the upright image
+    score: float  # recogniser confidence, mean over characters
+
+
+@dataclass
+class OcrResult:
+    """What OCR found in one image, and what it cost."""
+
+    lines: list[OcrLine]
+    gated: bool  # True when the gate (or policy "off") said "no text" and OCR did not run
+    gate_score: float  # largest fraction of a gate view covered by text boxes (0 if no gate)
+    seconds: float  # wall time spent, gate + OCR
+
+    @property
+    def text(self) -> str:
+        """All lines, one per line, in reading order."""
+        return "\n".join(line.text for line in self.lines)
+
+
+_engine: Any = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Any:
+    """The process's RapidOCR instance, created on first use."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            module: Any = import_optional(
+                "rapidocr_onnxruntime", extra="ocr", purpose="Reading text in images (OCR)"
+            )
+            _engine = module.RapidOCR(
+                intra_op_num_threads=THREADS,
+                inter_op_num_threads=1,
+                text_score=0.0,  # we filter by min_score ourselves
+                det_limit_type="max",  # never upscale: we size the detector's input
+                rec_batch_num=1,
+            )
+        return _engine
+
+
+def _shrink(image: Image.Image, long_side: int) -> Image.Image:
+    """``image`` as RGB, shrunk so its long side is at most ``long_side`` (never enlarged)."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    scale = long_side / max(image.size)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def _bgr(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+
+
+def _round32(value: float) -> int:
+    return max(32, round(value / 32) * 32)
+
+
+def _gate_views(image: Image.Image) -> list[Image.Image]:
+    """The whole image at :data:`GATE_SIDE`, then the central strip (if it adds detail).
+
+    Sizes are multiples of 32, as the detector needs.
+    """
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    width, height = image.size
+    scale = min(1.0, GATE_SIDE / max(width, height))
+    size = (_round32(width * scale), _round32(height * scale))
+    views = [image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)]
+    strip_scale = min(1.0, GATE_STRIP_SIDE / max(width, height))
+    if strip_scale > scale * 1.5:
+        crop_w = min(width, round(GATE_STRIP[0] / strip_scale))
+        crop_h = min(height, round(GATE_STRIP[1] / strip_scale))
+        x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
+        crop = image.crop((x0, y0, x0 + crop_w, y0 + crop_h))
+        size = (_round32(crop_w * strip_scale), _round32(crop_h * strip_scale))
+        views.append(crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0))
+    return views
+
+
+def _text_fraction(engine: Any, view: Image.Image) -> float:
+    """Fraction of ``view``'s pixels the detector's text map marks as text."""
+    pixels = np.asarray(view, dtype=np.float32)[:, :, ::-1] * (2 / 255) - 1  # BGR in [-1, 1]
+    tensor = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
+    text_map = engine.text_det.infer(tensor)[0]
+    return float(np.mean(text_map > TEXT_MAP_THRESHOLD))
+
+
+def ocr_gate(image: Image.Image, *, stop_at: float | None = None) -> float:
+    """The gate's score: the largest fraction of a gate view that is text, 0 to 1.
+
+    Views: the whole image shrunk to :data:`GATE_SIDE`, then a central strip
+    of :data:`GATE_STRIP` pixels cut at the resolution of the image shrunk to
+    :data:`GATE_STRIP_SIDE` (skipped for small images, where the whole view
+    is nearly as sharp). With ``stop_at``, the strip is skipped once the
+    whole view reaches it (what :func:`ocr_image` does).
+    """
+    engine = get_engine()
+    score = 0.0
+    for view in _gate_views(image):
+        score = max(score, _text_fraction(engine, view))
+        if stop_at is not None and score >= stop_at:
+            break
+    return score
+
+
+def _detect(engine: Any, bgr: np.ndarray) -> np.ndarray:
+    """Quadrilaterals (n, 4, 2) of the text lines found in ``bgr``, in its pixels."""
+    boxes, _ = engine.text_det(bgr)
+    if boxes is None or len(boxes) == 0:
+        return np.zeros((0, 4, 2), np.float32)
+    return np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
+
+
+def _reading_order(lines: list[OcrLine]) -> list[OcrLine]:
+    """Top to bottom, and left to right within a row (centres inside the first box's span)."""
+    rows: list[list[OcrLine]] = []
+    for line in sorted(lines, key=lambda ln: (ln.box[1], ln.box[0])):
+        centre = (line.box[1] + line.box[3]) / 2
+        if rows and rows[-1][0].box[1] <= centre <= rows[-1][0].box[3]:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda ln: ln.box[0])]
+
+
+_RUN_TOGETHER = re.compile(r"\S{12,}")
+_JOINS = re.compile(
+    r"(?<=[a-z])(?=[A-Z][a-z])"  # camelCase: "AcmeWidgets"
+    r"|(?<=[A-Za-z]{2})(?=\d)"  # word then number: "Date14"
+    r"|(?<=\d)(?=[A-Za-z]{2})"  # number then word: "14March"
+    r"|(?<=[a-z][.,;:!?])(?=[A-Za-z])"  # punctuation then word: "background.These"
+    r"|(?<=[,;:!?])(?=\d)"  # comma then number: "Ltd,12"
+)
+
+
+def respace(text: str) -> str:
+    """Put back spaces the recogniser dropped, in tokens of 12+ characters only.
+
+    "AcmeWidgetsLtd,12HarbourRoad" -> "Acme Widgets Ltd, 12 Harbour Road". Short
+    tokens ("iPhone", "M8", "e.g.", "42.50") are left alone.
+    """
+    return _RUN_TOGETHER.sub(lambda m: _JOINS.sub(" ", m.group(0)), text)
+
+
+def _recognise(image: Image.Image, max_side: int, min_score: float) -> list[OcrLine]:
+    engine = get_engine()
+    full = _bgr(_shrink(image, max_side))
+    small = _bgr(_shrink(image, min(DET_SIDE, max_side)))
+    quads = _detect(engine, small)
+    if len(quads) == 0:
+        return []
+    height, width = small.shape[:2]
+    scale = np.array([full.shape[1] / width, full.shape[0] / height], np.float32)
+    crops = engine.get_crop_img_list(full, [q * scale for q in quads])
+    recognised, _ = engine.text_rec(crops)
+    lines = []
+    for quad, (raw, score) in zip(quads, recognised, strict=True):
+        text = respace(" ".join(str(raw).split()))
+        if not text or float(score) < min_score:
+            continue
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        box = (
+            float(np.clip(x0 / width, 0, 1)),
+            float(np.clip(y0 / height, 0, 1)),
+            float(np.clip(x1 / width, 0, 1)),
+            float(np.clip(y1 / height, 0, 1)),
+        )
+        lines.append(OcrLine(text, box, float(score)))
+    return _reading_order(lines)
+
+
+def ocr_image(
+    image: Image.Image,
+    policy: str = "auto",
+    *,
+    gate_threshold: float = GATE_THRESHOLD,
+    max_side: int = MAX_SIDE,
+    min_score: float = MIN_SCORE,
+) -> OcrResult:
+    """Recognise the text lines of an upright RGB image.
+
+    ``policy``: ``"off"`` does nothing (``gated=True``); ``"on"`` always runs
+    full OCR; ``"auto"`` runs :func:`ocr_gate` first and full OCR only when
+    its score reaches ``gate_threshold``. The image is used at up to
+    ``max_side`` pixels (long side); lines scoring under ``min_score`` are
+    dropped. Raises :class:`~mmsearch.errors.ConfigError` for an unknown policy
+    and :class:`~mmsearch.errors.MissingDependencyError` without
+    ``rapidocr-onnxruntime``.
+    """
+    if policy not in OCR_POLICIES:
+        raise ConfigError(f"unknown OCR policy {policy!r}: use one of {', '.join(OCR_POLICIES)}")
+    if max_side < 32:
+        raise ConfigError(f"OCR max_side must be at least 32 pixels, not {max_side}")
+    start = time.perf_counter()
+    if policy == "off":
+        return OcrResult([], gated=True, gate_score=0.0, seconds=0.0)
+    gate_score = 0.0
+    if policy == "auto":
+        gate_score = ocr_gate(image, stop_at=gate_threshold)
+        if gate_score < gate_threshold:
+            return OcrResult([], True, gate_score, time.perf_counter() - start)
+    lines = _recognise(image, max_side, min_score)
+    return OcrResult(lines, False, gate_score, time.perf_counter() - start)
