@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from mmsearch.decode import DecodeError, load_image
 from mmsearch.embedders import canonical_name, embedder_from_identity
@@ -42,6 +43,7 @@ from mmsearch.searcher import Searcher
 from mmsearch.settings import Settings
 from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
+from mmsearch.store.schema import Asset
 from mmsearch.store.vectors import VectorStore, open_vector_store
 from mmsearch.verify import VerifyReport
 
@@ -343,7 +345,10 @@ class Engine:
             return None
         at = hit.best_time or 0.0
         folder = os.path.join(self.folder, "thumbs")
-        name = f"{hit.asset_id}-{round(at * 1000)}-{size}.jpg"
+        with self.meta.sessions() as s:
+            content = s.scalar(select(Asset.content_hash).where(Asset.id == hit.asset_id))
+        # keyed by content, not asset id: SQLite may give a deleted file's id to a new one
+        name = f"{content or hit.asset_id}-{round(at * 1000)}-{size}.jpg"
         path = os.path.join(folder, name)
         if os.path.exists(path):
             return path
