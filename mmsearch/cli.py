@@ -160,15 +160,36 @@ def _open(index: str | None, create: bool = False, **settings: Any) -> Any:
 @setting_option("frame_rate", metavar="FPS")
 @setting_option("shot_threshold", metavar="SCORE")
 @setting_option("frame_dedup", metavar="COSINE")
+@setting_option("ocr")
+@click.option(
+    "--ocr-only",
+    is_flag=True,
+    help="Only run OCR over indexed images that have not had it at --ocr (default on).",
+)
 @json_option
 @debug_option
-def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settings: Any) -> None:
-    """Index files and folders (images, text; walks folders recursively).
+def index_cmd(
+    paths: tuple[str, ...], index: str | None, as_json: bool, ocr_only: bool, **settings: Any
+) -> None:
+    """Index files and folders (images, text, video; walks folders recursively).
 
     Unchanged files are skipped, moved files keep their vectors, files gone
     from a folder are forgotten. Exit status 0 when the run finished, even if
     some files were skipped (they are listed).
     """
+    if ocr_only:
+        with _open(index, **settings) as engine, _progress(not as_json) as bar:
+            ocr_report = engine.ocr_pass(list(paths), policy=settings.get("ocr"), on_progress=bar)
+        if as_json:
+            click.echo(json.dumps(ocr_report.to_dict()))
+        else:
+            click.echo(
+                f"OCR read {ocr_report.images} images, text in {ocr_report.with_text}"
+                f" ({ocr_report.lines} lines)"
+            )
+            for skip in ocr_report.skipped:
+                click.echo(f"  {skip.path}: {skip.reason}")
+        return
     with _open(index, create=True, **settings) as engine, _progress(not as_json) as bar:
         report = engine.index(list(paths), on_progress=bar)
     if as_json:
@@ -177,6 +198,23 @@ def index_cmd(paths: tuple[str, ...], index: str | None, as_json: bool, **settin
     from mmsearch.display import print_report
 
     print_report(report)
+
+
+@cli.command("show")
+@click.argument("path", type=click.Path())
+@index_option
+@json_option
+@debug_option
+def show_cmd(path: str, index: str | None, as_json: bool) -> None:
+    """Everything the index knows of one file: metadata, views, tags, OCR lines."""
+    with _open(index) as engine:
+        facts = engine.show(path)
+    if as_json:
+        click.echo(json.dumps(facts))
+        return
+    from mmsearch.display import print_show
+
+    print_show(facts)
 
 
 @cli.command("info")

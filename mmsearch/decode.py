@@ -48,6 +48,7 @@ class DecodedFile:
     content_hash: str
     image: DecodedImage | None = None
     text: str | None = None
+    ocr: Any = None  # mmsearch.ocr.OcrResult when OCR ran (or was gated)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,7 +114,9 @@ def _own_pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def load_image(path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def load_image(
+    path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS, long_side: int | None = None
+) -> DecodedImage:
     """Open an image, apply EXIF orientation, convert to RGB, shrink to ``target``.
 
     The short side of the result is ``target`` (or less if the image is
@@ -122,13 +125,18 @@ def load_image(path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     GIF and animated WebP give their first frame. ``width`` and ``height`` are
     the original, upright size. An image that would decode to more than
     ``max_pixels`` (after the JPEG draft) is refused: a decompression bomb, or
-    a picture too big for memory.
+    a picture too big for memory. With ``long_side``, the result's long side is
+    at most that instead (for OCR, which needs more pixels than the model).
     """
     try:
         with _own_pixel_limit(), Image.open(path) as im:
             width, height = im.size
             if im.format == "JPEG":
-                im.draft("RGB", (target, target))
+                if long_side:
+                    scale = long_side / max(width, height)
+                    im.draft("RGB", (round(width * scale), round(height * scale)))
+                else:
+                    im.draft("RGB", (target, target))
             if im.size[0] * im.size[1] > max_pixels:  # before getexif: PNG's loads pixels
                 raise DecodeError(
                     f"image of {width}x{height} pixels is over the limit of {max_pixels}"
@@ -140,6 +148,11 @@ def load_image(path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             im.load()
             upright = ImageOps.exif_transpose(im) or im
             rgb = to_rgb(upright)
+            if long_side:
+                if max(rgb.size) > long_side:
+                    rgb = rgb.copy()
+                    rgb.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
+                return DecodedImage(rgb.copy(), width, height, _taken_at(exif))
             short = min(rgb.size)
             if short > target:
                 scale = target / short
@@ -199,13 +212,42 @@ def load_text(path: str, max_bytes: int) -> str:
     return text
 
 
-def decode_file(
-    path: str,
-    modality: str,
-    image_size: int,
-    max_text_bytes: int,
-    max_image_pixels: int = DEFAULT_MAX_PIXELS,
-) -> DecodedFile:
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What a decoding worker needs to know (picklable)."""
+
+    image_size: int
+    max_text_bytes: int
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    ocr: str = "off"  # auto | on | off
+
+
+def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage, Any]:
+    """The model's image, decoded exactly as without OCR, and the OCR result.
+
+    OCR reads a second decode at up to ``mmsearch.ocr.MAX_SIDE`` pixels; the
+    model's image is not derived from it, so an image query and the indexed
+    file get the very same pixels (for JPEGs the small decode is a cheap draft).
+    """
+    from mmsearch.ocr import MAX_SIDE, ocr_image
+
+    small = load_image(path, options.image_size, options.max_image_pixels)
+    big = load_image(path, options.image_size, options.max_image_pixels, long_side=MAX_SIDE)
+    return small, ocr_image(big.image, options.ocr)
+
+
+def ocr_summary(result: Any, policy: str) -> dict[str, Any]:
+    """What an asset's metadata records of its OCR pass (``mmsearch show`` prints it)."""
+    return {
+        "policy": policy,
+        "gated": bool(result.gated),
+        "gate_score": round(float(result.gate_score), 5),
+        "lines": len(result.lines),
+        "seconds": round(float(result.seconds), 3),
+    }
+
+
+def decode_file(path: str, modality: str, options: DecodeOptions) -> DecodedFile:
     """Hash and decode one file (runs in a worker process)."""
     try:
         st = os.stat(path)
@@ -216,10 +258,13 @@ def decode_file(
         raise DecodeError("empty file (0 bytes)")
     out = DecodedFile(path, modality, st.st_size, st.st_mtime_ns, content_hash)
     try:
-        if modality == "image":
-            out.image = load_image(path, image_size, max_image_pixels)
+        if modality == "image" and options.ocr != "off":
+            out.image, out.ocr = load_image_for_ocr(path, options)
+            out.meta["ocr"] = ocr_summary(out.ocr, options.ocr)
+        elif modality == "image":
+            out.image = load_image(path, options.image_size, options.max_image_pixels)
         elif modality == "text":
-            out.text = load_text(path, max_text_bytes)
+            out.text = load_text(path, options.max_text_bytes)
         elif modality == "video":
             pass  # videos stream their frames in the indexing process (see video_index)
         else:

@@ -98,3 +98,27 @@ def print_info(info: dict[str, Any]) -> None:
     table.add_row("roots", "\n".join(info["roots"]) or "-")
     table.add_row("size", _size(info["size_bytes"]))
     console.print(table, markup=False)
+
+
+def print_show(facts: dict[str, Any]) -> None:
+    console = _console()
+    table = Table(show_header=False, show_edge=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key in ("path", "asset_id", "modality", "size", "width", "height", "duration"):
+        if facts.get(key) is not None:
+            table.add_row(key, str(facts[key]))
+    if facts.get("taken_at"):
+        table.add_row("taken", facts["taken_at"])
+    views = ", ".join(f"{v} {n}" for v, n in sorted(facts["views"].items()))
+    table.add_row("views", views or "-")
+    if facts["tags"]:
+        table.add_row("tags", ", ".join(f"{k}={v}" for k, v in sorted(facts["tags"].items())))
+    ocr = facts["meta"].get("ocr")
+    if ocr:
+        state = "gated (no text found)" if ocr.get("gated") else f"{ocr.get('lines', 0)} lines"
+        table.add_row("ocr", f"{ocr.get('policy')}: {state}")
+    console.print(table, markup=False)
+    for line in facts["ocr_lines"]:
+        at = f"[{clock(line['time'])}] " if line.get("time") is not None else ""
+        console.print(f"  {at}{line['text']}", markup=False, soft_wrap=True)

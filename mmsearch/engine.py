@@ -13,6 +13,7 @@ the ``on_notice`` callback, progress to ``on_progress``.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from mmsearch.decode import DecodeError, load_image
+from mmsearch.decode import DecodeError, DecodeOptions, load_image
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
 from mmsearch.encode import QueryEncoder
@@ -29,6 +30,7 @@ from mmsearch.errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     IndexUnusableError,
+    MissingDependencyError,
     MmsearchError,
     PathError,
     QueryError,
@@ -36,6 +38,7 @@ from mmsearch.errors import (
 from mmsearch.filters import allowed_segment_ids
 from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
 from mmsearch.manifest import Manifest, read_manifest, write_manifest
+from mmsearch.ocr_pass import OcrReport
 from mmsearch.query import Query
 from mmsearch.ranking import EncodedPart, rank
 from mmsearch.results import Hit, SearchResult
@@ -43,7 +46,7 @@ from mmsearch.searcher import Searcher
 from mmsearch.settings import Settings
 from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset
+from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.vectors import VectorStore, open_vector_store
 from mmsearch.verify import VerifyReport
 
@@ -75,6 +78,7 @@ class Engine:
         self._embedder = embedder
         self.on_notice = on_notice or (lambda _msg: None)
         self._lock = _WriterLock(os.path.join(folder, LOCK_NAME))
+        self._ocr_notice_given = False
         self.vectors = self._open_vectors()
         self.searcher = Searcher(meta, self.vectors)
 
@@ -203,8 +207,76 @@ class Engine:
             raise PathError(f"no such file or folder: {missing[0]}")
         with self._writer_lock():
             self._catch_up(self.vectors)
-            indexer = Indexer(self.meta, self.vectors, self.embedder, self.settings, on_progress)
+            indexer = self._indexer(on_progress)
             return indexer.run(expanded)
+
+    def _indexer(self, on_progress: ProgressCallback | None) -> Indexer:
+        return Indexer(
+            self.meta,
+            self.vectors,
+            self.embedder,
+            self.settings,
+            on_progress,
+            ocr_policy=self.ocr_policy(),
+        )
+
+    def ocr_pass(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        policy: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> OcrReport:
+        """Read the words of indexed images that have not had OCR at ``policy``.
+
+        ``policy`` defaults to the ``ocr`` setting, with ``off`` taken as ``on``
+        (asking for an OCR pass means wanting OCR); see :mod:`mmsearch.ocr_pass`.
+        """
+        from mmsearch.ocr_pass import run_ocr_pass
+
+        chosen = policy or (self.settings.ocr if self.settings.ocr != "off" else "on")
+        expanded = [_expand(p) for p in paths]
+        with self._writer_lock():
+            self._catch_up(self.vectors)
+            saved = self.settings
+            self.settings = saved.with_(ocr=chosen)
+            try:
+                chosen = self.ocr_policy()
+            finally:
+                self.settings = saved
+            options = DecodeOptions(
+                self.embedder.image_size,
+                self.settings.max_text_bytes,
+                self.settings.max_image_pixels,
+                chosen,
+            )
+            if chosen == "off":
+                return OcrReport()
+            return run_ocr_pass(
+                self.meta,
+                self.vectors,
+                self.embedder,
+                options,
+                expanded,
+                self.settings.workers,
+                on_progress,
+            )
+
+    def ocr_policy(self) -> str:
+        """The OCR setting in force: ``auto`` quietly becomes ``off`` without rapidocr.
+
+        ``on`` without the package raises :class:`MissingDependencyError`.
+        """
+        policy = str(self.settings.ocr)
+        if policy == "off" or importlib.util.find_spec("rapidocr_onnxruntime") is not None:
+            return policy
+        if policy == "on":
+            raise MissingDependencyError(
+                "OCR needs the 'rapidocr-onnxruntime' package: pip install 'mmsearch[ocr]'"
+            )
+        if not self._ocr_notice_given:
+            self.on_notice("OCR is off: install it with pip install 'mmsearch[ocr]'")
+            self._ocr_notice_given = True
+        return "off"
 
     def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
         """Forget files or whole folders; return how many files were removed."""
@@ -234,7 +306,7 @@ class Engine:
         changed = sorted({_expand(p) for p in paths})
         with self._writer_lock():
             self._catch_up(self.vectors)
-            indexer = Indexer(self.meta, self.vectors, self.embedder, self.settings, on_progress)
+            indexer = self._indexer(on_progress)
             return indexer.sync(changed)
 
     def roots(self) -> list[dict[str, Any]]:
@@ -400,6 +472,38 @@ class Engine:
         return report
 
     # -- facts -------------------------------------------------------------
+
+    def show(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """What the index holds for one file: metadata, segments by view, tags, OCR lines."""
+        target = _expand(path)
+        with self.meta.sessions() as s:
+            asset = self.meta.asset_at(s, target)
+            if asset is None:
+                raise PathError(f"{target} is not in the index")
+            segments = list(s.scalars(select(Segment).where(Segment.asset_id == asset.id)))
+            views: dict[str, int] = {}
+            for seg in segments:
+                views[seg.view] = views.get(seg.view, 0) + 1
+            ocr = [
+                {"text": seg.text, "box": seg.box, "time": seg.t_best}
+                for seg in sorted(segments, key=lambda g: (g.ord, g.id))
+                if seg.view == "ocr"
+            ]
+            return {
+                "path": target,
+                "asset_id": asset.id,
+                "modality": asset.modality,
+                "size": asset.size,
+                "content_hash": asset.content_hash,
+                "width": asset.width,
+                "height": asset.height,
+                "duration": asset.duration,
+                "taken_at": asset.taken_at,
+                "meta": asset.meta or {},
+                "views": views,
+                "tags": self.meta.tags_of(s, asset.id),
+                "ocr_lines": ocr,
+            }
 
     def info(self) -> dict[str, Any]:
         """What is in the index, which embedder built it, and its size on disk."""

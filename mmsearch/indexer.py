@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.chunking import chunk_text
-from mmsearch.decode import DecodedFile, DecodeError, decode_file, worker_init
+from mmsearch.decode import DecodedFile, DecodeError, DecodeOptions, decode_file, worker_init
 from mmsearch.discover import discover
 from mmsearch.embedders.base import Embedder
 from mmsearch.settings import Settings
@@ -113,7 +113,11 @@ class _Job:
 
     def segments(self, image_vecs: np.ndarray, text_vecs: np.ndarray) -> list[SegmentRow]:
         if self.decoded.modality == "image":
-            return [SegmentRow(view="pixels", vector=image_vecs[0])]
+            lines = self.decoded.ocr.lines if self.decoded.ocr is not None else []
+            return [SegmentRow(view="pixels", vector=image_vecs[0])] + [
+                SegmentRow(view="ocr", vector=vec, ord=i, text=line.text, box=list(line.box))
+                for i, (vec, line) in enumerate(zip(text_vecs, lines, strict=True))
+            ]
         return [
             SegmentRow(view="chunk", vector=vec, ord=i, char_start=s, char_end=e, text=text)
             for i, (vec, (s, e), text) in enumerate(
@@ -132,11 +136,13 @@ class Indexer:
         embedder: Embedder,
         settings: Settings,
         on_progress: ProgressCallback | None = None,
+        ocr_policy: str = "off",
     ) -> None:
         self.meta = meta
         self.vectors = vectors
         self.embedder = embedder
         self.settings = settings
+        self.ocr_policy = ocr_policy
         self.on_progress = on_progress
         self._pending: list[_Job] = []
         self._last_save = time.monotonic()
@@ -211,15 +217,16 @@ class Indexer:
 
     def _decoded(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, DecodedFile | str]]:
         """Decode files in order, in worker processes a bounded window ahead."""
-        args = (
+        options = DecodeOptions(
             self.embedder.image_size,
             self.settings.max_text_bytes,
             self.settings.max_image_pixels,
+            self.ocr_policy,
         )
         workers = self.settings.workers or max(1, (os.cpu_count() or 2) - 1)
         if len(todo) < POOL_MIN_FILES or workers < 1:
             for path, modality in todo:
-                yield path, _decode_safely(path, modality, *args)
+                yield path, _decode_safely(path, modality, options)
             return
         window = max(2 * self.settings.batch_size, 4 * workers)
         ctx = multiprocessing.get_context("spawn")
@@ -230,7 +237,7 @@ class Indexer:
             futures: list[tuple[str, str, Future[DecodedFile | str]]] = []
             with _workers_ignore_ctrl_c():  # the first submits start the workers
                 for path, modality in itertools.islice(queue, window):
-                    future = pool.submit(_decode_safely, path, modality, *args)
+                    future = pool.submit(_decode_safely, path, modality, options)
                     futures.append((path, modality, future))
             while futures:
                 path, modality, future = futures.pop(0)
@@ -239,15 +246,15 @@ class Indexer:
                 except BrokenProcessPool:
                     # Workers can't start here (e.g. a __main__ that can't be re-imported)
                     # or died: decode what is left in this process instead.
-                    yield path, _decode_safely(path, modality, *args)
+                    yield path, _decode_safely(path, modality, options)
                     for path, modality, _ in futures:
-                        yield path, _decode_safely(path, modality, *args)
+                        yield path, _decode_safely(path, modality, options)
                     for path, modality in queue:
-                        yield path, _decode_safely(path, modality, *args)
+                        yield path, _decode_safely(path, modality, options)
                     return
                 nxt = next(queue, None)
                 if nxt is not None:
-                    futures.append((*nxt, pool.submit(_decode_safely, *nxt, *args)))
+                    futures.append((*nxt, pool.submit(_decode_safely, *nxt, options)))
                 yield path, result
 
     def _decode_and_embed(
@@ -317,6 +324,8 @@ class Indexer:
         if handled:
             return
         job = _Job(decoded, replaces)
+        if decoded.ocr is not None:
+            job.texts = [line.text for line in decoded.ocr.lines]
         if decoded.modality == "text" and decoded.text is not None:
             spans = self.embedder.token_spans(decoded.text)
             chunks = chunk_text(
@@ -340,7 +349,7 @@ class Indexer:
         from mmsearch.video_index import embed_video
 
         try:
-            video = embed_video(decoded.path, self.embedder, self.settings)
+            video = embed_video(decoded.path, self.embedder, self.settings, self.ocr_policy)
         except VideoDecodeError as exc:
             report.skipped.append(Skip(decoded.path, str(exc)))
             self._forget_changed(decoded.path, report)
@@ -469,12 +478,10 @@ def _start_worker(indexer_pid: int) -> None:
     threading.Thread(target=watch_parent, name="watch-indexer", daemon=True).start()
 
 
-def _decode_safely(
-    path: str, modality: str, image_size: int, max_text_bytes: int, max_image_pixels: int
-) -> Any:
+def _decode_safely(path: str, modality: str, options: DecodeOptions) -> Any:
     """Decode in a worker; a failure comes back as its reason (a string)."""
     try:
-        return decode_file(path, modality, image_size, max_text_bytes, max_image_pixels)
+        return decode_file(path, modality, options)
     except DecodeError as exc:
         return str(exc)
     except Exception as exc:  # a decoder bug must not stop the run: report it

@@ -67,6 +67,9 @@ GATE_STRIP_SIDE = 800
 """The strip is cut from the image as if shrunk to this long side."""
 GATE_THRESHOLD = 0.002
 """Fraction of a gate view marked as text from which full OCR runs."""
+STRIP_EDGE_STEP = 48
+STRIP_EDGE_DENSITY = 0.025
+"""The strip is only searched when this fraction of its grey steps exceed STRIP_EDGE_STEP."""
 TEXT_MAP_THRESHOLD = 0.3
 """Text-map probability that counts a pixel as text (the detector's own binarisation)."""
 MIN_SCORE = 0.6
@@ -139,25 +142,34 @@ def _round32(value: float) -> int:
     return max(32, round(value / 32) * 32)
 
 
-def _gate_views(image: Image.Image) -> list[Image.Image]:
-    """The whole image at :data:`GATE_SIDE`, then the central strip (if it adds detail).
+def _whole_view(image: Image.Image) -> Image.Image:
+    """The whole image shrunk to :data:`GATE_SIDE`, sides rounded to multiples of 32."""
+    scale = min(1.0, GATE_SIDE / max(image.size))
+    size = (_round32(image.width * scale), _round32(image.height * scale))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
-    Sizes are multiples of 32, as the detector needs.
+
+def _strip_view(image: Image.Image) -> Image.Image | None:
+    """The central :data:`GATE_STRIP` at :data:`GATE_STRIP_SIDE` resolution.
+
+    None when that is not sharper than the whole view (small images).
     """
-    image = image if image.mode == "RGB" else image.convert("RGB")
     width, height = image.size
-    scale = min(1.0, GATE_SIDE / max(width, height))
-    size = (_round32(width * scale), _round32(height * scale))
-    views = [image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)]
-    strip_scale = min(1.0, GATE_STRIP_SIDE / max(width, height))
-    if strip_scale > scale * 1.5:
-        crop_w = min(width, round(GATE_STRIP[0] / strip_scale))
-        crop_h = min(height, round(GATE_STRIP[1] / strip_scale))
-        x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
-        crop = image.crop((x0, y0, x0 + crop_w, y0 + crop_h))
-        size = (_round32(crop_w * strip_scale), _round32(crop_h * strip_scale))
-        views.append(crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0))
-    return views
+    scale = min(1.0, GATE_STRIP_SIDE / max(width, height))
+    if scale < 1.5 * GATE_SIDE / max(width, height):
+        return None
+    crop_w = min(width, round(GATE_STRIP[0] / scale))
+    crop_h = min(height, round(GATE_STRIP[1] / scale))
+    x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
+    crop = image.crop((x0, y0, x0 + crop_w, y0 + crop_h))
+    size = (_round32(crop_w * scale), _round32(crop_h * scale))
+    return crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+
+
+def _edge_density(view: Image.Image) -> float:
+    """Fraction of horizontal neighbour steps over :data:`STRIP_EDGE_STEP` grey levels."""
+    grey = np.asarray(view.convert("L"), dtype=np.int16)
+    return float(np.mean(np.abs(np.diff(grey, axis=1)) > STRIP_EDGE_STEP))
 
 
 def _text_fraction(engine: Any, view: Image.Image) -> float:
@@ -171,18 +183,22 @@ def _text_fraction(engine: Any, view: Image.Image) -> float:
 def ocr_gate(image: Image.Image, *, stop_at: float | None = None) -> float:
     """The gate's score: the largest fraction of a gate view that is text, 0 to 1.
 
-    Views: the whole image shrunk to :data:`GATE_SIDE`, then a central strip
-    of :data:`GATE_STRIP` pixels cut at the resolution of the image shrunk to
-    :data:`GATE_STRIP_SIDE` (skipped for small images, where the whole view
-    is nearly as sharp). With ``stop_at``, the strip is skipped once the
-    whole view reaches it (what :func:`ocr_image` does).
+    Views: the whole image shrunk to :data:`GATE_SIDE`; then a central strip of
+    :data:`GATE_STRIP` pixels cut at the resolution of the image shrunk to
+    :data:`GATE_STRIP_SIDE`, run only when its edge density (sharp grey steps,
+    a numpy pre-check) reaches :data:`STRIP_EDGE_DENSITY`, and skipped for
+    small images, where the whole view is nearly as sharp. With ``stop_at``,
+    the strip is skipped once the whole view reaches it (what
+    :func:`ocr_image` does).
     """
     engine = get_engine()
-    score = 0.0
-    for view in _gate_views(image):
-        score = max(score, _text_fraction(engine, view))
-        if stop_at is not None and score >= stop_at:
-            break
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    score = _text_fraction(engine, _whole_view(image))
+    if stop_at is not None and score >= stop_at:
+        return score
+    strip = _strip_view(image)
+    if strip is not None and _edge_density(strip) >= STRIP_EDGE_DENSITY:
+        score = max(score, _text_fraction(engine, strip))
     return score
 
 
@@ -206,23 +222,34 @@ def _reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     return [line for row in rows for line in sorted(row, key=lambda ln: ln.box[0])]
 
 
-_RUN_TOGETHER = re.compile(r"\S{12,}")
+_LONG_TOKEN = re.compile(r"\S{8,}")
+_CAMEL_JOIN = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # "AcmeWidgets"
 _JOINS = re.compile(
-    r"(?<=[a-z])(?=[A-Z][a-z])"  # camelCase: "AcmeWidgets"
-    r"|(?<=[A-Za-z]{2})(?=\d)"  # word then number: "Date14"
-    r"|(?<=\d)(?=[A-Za-z]{2})"  # number then word: "14March"
-    r"|(?<=[a-z][.,;:!?])(?=[A-Za-z])"  # punctuation then word: "background.These"
-    r"|(?<=[,;:!?])(?=\d)"  # comma then number: "Ltd,12"
+    r"(?<=[A-Za-z]{2})(?=\d)"  # word then number: "Date14"
+    r"|(?<=\d)(?=[A-Za-z]{2})(?!(?:st|nd|rd|th)(?![a-z]))"  # number then word: "14March"
+    r"|(?<=[a-z][.!?])(?=[A-Z])"  # sentence end: "background.These"
+    r"|(?<=[A-Za-z][,;])(?=[A-Za-z\d])"  # comma: "Ltd,12"
 )
 
 
-def respace(text: str) -> str:
-    """Put back spaces the recogniser dropped, in tokens of 12+ characters only.
+def _respace_token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if "/" in token or "@" in token:  # URLs, paths, e-mail addresses
+        return token
+    spaced = _JOINS.sub(" ", token)
+    return _CAMEL_JOIN.sub(" ", spaced) if len(token) >= 12 else spaced
 
-    "AcmeWidgetsLtd,12HarbourRoad" -> "Acme Widgets Ltd, 12 Harbour Road". Short
-    tokens ("iPhone", "M8", "e.g.", "42.50") are left alone.
+
+def respace(text: str) -> str:
+    """Put back spaces the recogniser dropped, in tokens of 8+ characters.
+
+    Splits at word/number and sentence/comma boundaries, and at camelCase in
+    tokens of 12+: "AcmeWidgetsLtd,12HarbourRoad" -> "Acme Widgets Ltd, 12
+    Harbour Road", "60.00EUR" -> "60.00 EUR". Left alone: short tokens
+    ("iPhone", "M8", "COVID19", "McDonald"), decimals, ordinals ("21st"), URLs
+    and e-mail addresses. Lowercase run-togethers ("greyvalues") stay.
     """
-    return _RUN_TOGETHER.sub(lambda m: _JOINS.sub(" ", m.group(0)), text)
+    return _LONG_TOKEN.sub(_respace_token, text)
 
 
 def _recognise(image: Image.Image, max_side: int, min_score: float) -> list[OcrLine]:

@@ -79,6 +79,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Images that would decode to more pixels (after JPEG draft) are skipped and reported.",
     ),
     Setting(
+        "ocr",
+        str,
+        "auto",
+        "Read the words in images and video keyframes: auto (a cheap text detector decides), "
+        "on or off.",
+        ("auto", "on", "off"),
+    ),
+    Setting(
         "frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."
     ),
     Setting(

@@ -59,8 +59,15 @@ def _producer(frames: Any, out: queue.Queue[Any], stop: threading.Event) -> None
     out.put(_END)
 
 
-def embed_video(path: str, embedder: Embedder, settings: Settings) -> EmbeddedVideo:
-    """Sample, embed and fold one video. Raises ``VideoDecodeError`` if it can't be opened."""
+def embed_video(
+    path: str, embedder: Embedder, settings: Settings, ocr_policy: str = "off"
+) -> EmbeddedVideo:
+    """Sample, embed and fold one video. Raises ``VideoDecodeError`` if it can't be opened.
+
+    With ``ocr_policy`` other than ``off``, the first kept frame of each shot
+    (a keyframe) is read again at OCR resolution and its recognised lines become
+    ``ocr`` segments spanning that frame's time (see :func:`keyframe_ocr`).
+    """
     sampler = sample_frames(
         path,
         rate=settings.frame_rate,
@@ -112,14 +119,54 @@ def embed_video(path: str, embedder: Embedder, settings: Settings) -> EmbeddedVi
         )
         for i, k in enumerate(kept)
     ]
-    meta = {
+    meta: dict[str, Any] = {
         "codec": info.codec,
         "fps": info.fps,
         "rotation": info.rotation,
         "frames_sampled": len(times),
         "frames_kept": len(kept),
     }
+    if ocr_policy != "off":
+        firsts = [
+            i for i, k in enumerate(kept) if i == 0 or shots[k.index] != shots[kept[i - 1].index]
+        ]
+        lines = keyframe_ocr(path, [segments[i] for i in firsts], embedder, ocr_policy)
+        segments += lines
+        meta["ocr"] = {"policy": ocr_policy, "keyframes": len(firsts), "lines": len(lines)}
     return EmbeddedVideo(info, segments, len(times), sampler.error, meta)
+
+
+OCR_FRAME_SHORT_SIDE = 900  # about 1600 px long for 16:9, what mmsearch.ocr reads best
+
+
+def keyframe_ocr(
+    path: str, keyframes: list[SegmentRow], embedder: Embedder, policy: str
+) -> list[SegmentRow]:
+    """OCR segments for the given keyframes: one per recognised line, on the frame's span."""
+    from mmsearch.ocr import ocr_image
+
+    rows: list[tuple[SegmentRow, Any]] = []
+    for frame in keyframes:
+        try:
+            image = frame_at(path, frame.t_best or 0.0, OCR_FRAME_SHORT_SIDE)
+        except VideoDecodeError:
+            continue  # the frame was indexed; its words just stay unread
+        for line in ocr_image(image, policy).lines:
+            rows.append((frame, line))
+    vectors: Any = embedder.embed_texts([line.text for _, line in rows]) if rows else []
+    return [
+        SegmentRow(
+            view="ocr",
+            vector=vec,
+            ord=frame.ord,
+            t_start=frame.t_start,
+            t_end=frame.t_end,
+            t_best=frame.t_best,
+            text=line.text,
+            box=list(line.box),
+        )
+        for (frame, line), vec in zip(rows, vectors, strict=True)
+    ]
 
 
 def frame_at(path: str, at: float, size: int) -> Image.Image:

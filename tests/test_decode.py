@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch.decode import DecodeError, decode_file, decode_text, load_image, register_heif
+from mmsearch.decode import (
+    DecodeError,
+    DecodeOptions,
+    decode_file,
+    decode_text,
+    load_image,
+    register_heif,
+)
 from mmsearch.formats import modality_of
 from tests.conftest import real_photos, solid
 
@@ -94,15 +101,15 @@ def test_real_photos_from_packages(tmp_path: Path) -> None:
 def test_broken_files_raise_decode_error(tmp_path: Path) -> None:
     (tmp_path / "fake.jpg").write_text("this is not a jpeg")
     with pytest.raises(DecodeError, match="not a readable image"):
-        decode_file(str(tmp_path / "fake.jpg"), "image", 224, 1000)
+        decode_file(str(tmp_path / "fake.jpg"), "image", DecodeOptions(224, 1000))
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(DecodeError, match="empty file"):
-        decode_file(str(tmp_path / "empty.png"), "image", 224, 1000)
+        decode_file(str(tmp_path / "empty.png"), "image", DecodeOptions(224, 1000))
     good = tmp_path / "cut.jpg"
     solid((1, 2, 3), size=(800, 600)).save(good, quality=95)
     good.write_bytes(good.read_bytes()[:400])
     with pytest.raises(DecodeError):
-        decode_file(str(good), "image", 224, 1000)
+        decode_file(str(good), "image", DecodeOptions(224, 1000))
 
 
 def test_text_encodings() -> None:
@@ -118,10 +125,10 @@ def test_text_limits(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000)
     with pytest.raises(DecodeError, match="over the limit"):
-        decode_file(str(big), "text", 224, 100)
+        decode_file(str(big), "text", DecodeOptions(224, 100))
     blank = tmp_path / "blank.md"
     blank.write_text("   \n\n ")
     with pytest.raises(DecodeError, match="empty text"):
-        decode_file(str(blank), "text", 224, 1000)
-    ok = decode_file(str(big), "text", 224, 10_000)
+        decode_file(str(blank), "text", DecodeOptions(224, 1000))
+    ok = decode_file(str(big), "text", DecodeOptions(224, 10_000))
     assert ok.text and ok.size == 5000 and len(ok.content_hash) == 32

@@ -31,6 +31,7 @@ class SegmentRow:
     t_end: float | None = None
     t_best: float | None = None
     text: str | None = None
+    box: list[float] | None = None
 
 
 @dataclass
@@ -265,6 +266,7 @@ class MetadataStore:
                     t_end=seg.t_end,
                     t_best=seg.t_best,
                     text=seg.text,
+                    box=seg.box,
                     vector=np.asarray(seg.vector, dtype=np.float16).tobytes(),
                 )
             )
@@ -287,6 +289,7 @@ class MetadataStore:
                     t_end=seg.t_end,
                     t_best=seg.t_best,
                     text=seg.text,
+                    box=seg.box,
                     vector=seg.vector,
                 )
             )
