@@ -45,6 +45,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +74,9 @@ STRIP_EDGE_DENSITY = 0.025
 """The strip is only searched when this fraction of its grey steps exceed STRIP_EDGE_STEP."""
 TEXT_MAP_THRESHOLD = 0.3
 """Text-map probability that counts a pixel as text (the detector's own binarisation)."""
-MIN_SCORE = 0.6
+DET_BOX_THRESHOLD = 0.3
+"""Mean text-map score a detected line needs (RapidOCR's 0.5 lost a shaded line of page.png)."""
+MIN_SCORE = 0.7
 """Recognised lines with a lower mean character confidence are dropped."""
 THREADS = 1
 """onnxruntime intra-op threads per process."""
@@ -118,7 +122,8 @@ def get_engine() -> Any:
                 intra_op_num_threads=THREADS,
                 inter_op_num_threads=1,
                 text_score=0.0,  # we filter by min_score ourselves
-                det_limit_type="max",  # never upscale: we size the detector's input
+                det_limit_type="max",  # never resize: we size the detector's input
+                det_box_thresh=DET_BOX_THRESHOLD,
                 rec_batch_num=1,
             )
         return _engine
@@ -252,31 +257,43 @@ def respace(text: str) -> str:
     return _LONG_TOKEN.sub(_respace_token, text)
 
 
+def _work_image(image: Image.Image, max_side: int) -> Image.Image:
+    """What recognition crops from: shrunk to ``max_side``, or small images enlarged.
+
+    Images under :data:`DET_SIDE` are enlarged up to 2x (bicubic): on scikit-image's
+    384 px ``page.png`` that separates two merged lines and keeps word spaces.
+    """
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    long_side = max(image.size)
+    if long_side > max_side:
+        return _shrink(image, max_side)
+    target = min(2 * long_side, DET_SIDE, max_side)
+    if target <= long_side:
+        return image
+    scale = target / long_side
+    size = (round(image.width * scale), round(image.height * scale))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
 def _recognise(image: Image.Image, max_side: int, min_score: float) -> list[OcrLine]:
     engine = get_engine()
-    full = _bgr(_shrink(image, max_side))
-    small = _bgr(_shrink(image, min(DET_SIDE, max_side)))
-    quads = _detect(engine, small)
+    work = _work_image(image, max_side)
+    small = _shrink(work, DET_SIDE)
+    quads = _detect(engine, _bgr(small))
     if len(quads) == 0:
         return []
-    height, width = small.shape[:2]
-    scale = np.array([full.shape[1] / width, full.shape[0] / height], np.float32)
-    crops = engine.get_crop_img_list(full, [q * scale for q in quads])
+    width, height = small.size
+    scale = np.array([work.width / width, work.height / height], np.float32)
+    crops = engine.get_crop_img_list(_bgr(work), [q * scale for q in quads])
     recognised, _ = engine.text_rec(crops)
     lines = []
     for quad, (raw, score) in zip(quads, recognised, strict=True):
-        text = respace(" ".join(str(raw).split()))
+        text = respace(" ".join(unicodedata.normalize("NFKC", str(raw)).split()))
         if not text or float(score) < min_score:
             continue
-        x0, y0 = quad.min(axis=0)
-        x1, y1 = quad.max(axis=0)
-        box = (
-            float(np.clip(x0 / width, 0, 1)),
-            float(np.clip(y0 / height, 0, 1)),
-            float(np.clip(x1 / width, 0, 1)),
-            float(np.clip(y1 / height, 0, 1)),
-        )
-        lines.append(OcrLine(text, box, float(score)))
+        x0, y0 = np.clip(quad.min(axis=0) / (width, height), 0.0, 1.0)
+        x1, y1 = np.clip(quad.max(axis=0) / (width, height), 0.0, 1.0)
+        lines.append(OcrLine(text, (float(x0), float(y0), float(x1), float(y1)), float(score)))
     return _reading_order(lines)
 
 
@@ -287,28 +304,39 @@ def ocr_image(
     gate_threshold: float = GATE_THRESHOLD,
     max_side: int = MAX_SIDE,
     min_score: float = MIN_SCORE,
+    reload: Callable[[int], Image.Image] | None = None,
 ) -> OcrResult:
     """Recognise the text lines of an upright RGB image.
 
     ``policy``: ``"off"`` does nothing (``gated=True``); ``"on"`` always runs
     full OCR; ``"auto"`` runs :func:`ocr_gate` first and full OCR only when
-    its score reaches ``gate_threshold``. The image is used at up to
-    ``max_side`` pixels (long side); lines scoring under ``min_score`` are
-    dropped. Raises :class:`~mmsearch.errors.ConfigError` for an unknown policy
-    and :class:`~mmsearch.errors.MissingDependencyError` without
+    its score reaches ``gate_threshold``. Full OCR reads the image at up to
+    ``max_side`` pixels (long side) and drops lines scoring under
+    ``min_score``.
+
+    ``reload``, if given, is called with ``max_side`` when full OCR is about to
+    run on an ``image`` smaller than that, and returns a sharper decode of the
+    same picture. So a caller can decode at :data:`GATE_STRIP_SIDE` (all the
+    gate needs, as cheap as a thumbnail decode for JPEGs) and decode at
+    ``max_side`` only for the few images that pass.
+
+    Raises :class:`~mmsearch.errors.ConfigError` for an unknown policy and
+    :class:`~mmsearch.errors.MissingDependencyError` without
     ``rapidocr-onnxruntime``.
     """
     if policy not in OCR_POLICIES:
         raise ConfigError(f"unknown OCR policy {policy!r}: use one of {', '.join(OCR_POLICIES)}")
     if max_side < 32:
         raise ConfigError(f"OCR max_side must be at least 32 pixels, not {max_side}")
-    start = time.perf_counter()
     if policy == "off":
         return OcrResult([], gated=True, gate_score=0.0, seconds=0.0)
+    start = time.perf_counter()
     gate_score = 0.0
     if policy == "auto":
         gate_score = ocr_gate(image, stop_at=gate_threshold)
         if gate_score < gate_threshold:
             return OcrResult([], True, gate_score, time.perf_counter() - start)
+    if reload is not None and max(image.size) < max_side:
+        image = reload(max_side)
     lines = _recognise(image, max_side, min_score)
     return OcrResult(lines, False, gate_score, time.perf_counter() - start)

@@ -252,47 +252,24 @@ class MetadataStore:
         return asset
 
     def add_segments(self, s: Session, asset_id: int, segments: Iterable[SegmentRow]) -> None:
-        new_id = self._next_segment_id(s)
-        for seg in segments:
-            s.add(
-                Segment(
-                    id=next(new_id),
-                    asset_id=asset_id,
-                    view=seg.view,
-                    ord=seg.ord,
-                    char_start=seg.char_start,
-                    char_end=seg.char_end,
-                    t_start=seg.t_start,
-                    t_end=seg.t_end,
-                    t_best=seg.t_best,
-                    text=seg.text,
-                    box=seg.box,
-                    vector=np.asarray(seg.vector, dtype=np.float16).tobytes(),
-                )
-            )
-        s.flush()
+        self._insert(s, asset_id, segments)
 
     def copy_segments(self, s: Session, source_id: int, target_id: int) -> None:
         """Give ``target`` the segments (and vectors) of ``source``: same content."""
         rows = s.scalars(select(Segment).where(Segment.asset_id == source_id).order_by(Segment.id))
+        self._insert(s, target_id, list(rows))
+
+    _COPIED = ("view", "ord", "char_start", "char_end", "t_start", "t_end", "t_best", "text", "box")
+
+    def _insert(self, s: Session, asset_id: int, rows: Iterable[SegmentRow | Segment]) -> None:
+        """Insert segments (new rows, or copies of stored ones) under fresh ids."""
         new_id = self._next_segment_id(s)
-        for seg in list(rows):
-            s.add(
-                Segment(
-                    id=next(new_id),
-                    asset_id=target_id,
-                    view=seg.view,
-                    ord=seg.ord,
-                    char_start=seg.char_start,
-                    char_end=seg.char_end,
-                    t_start=seg.t_start,
-                    t_end=seg.t_end,
-                    t_best=seg.t_best,
-                    text=seg.text,
-                    box=seg.box,
-                    vector=seg.vector,
-                )
-            )
+        for row in rows:
+            fields = {name: getattr(row, name) for name in self._COPIED}
+            vector = row.vector
+            if not isinstance(vector, bytes):
+                vector = np.asarray(vector, dtype=np.float16).tobytes()
+            s.add(Segment(id=next(new_id), asset_id=asset_id, vector=vector, **fields))
         s.flush()
 
     def _next_segment_id(self, s: Session) -> Iterator[int]:
