@@ -55,7 +55,7 @@ from mmsearch.searcher import Candidate, Searcher, group_moments, moment_margin
 NEGATIVE_PERCENTILE = 90.0
 CUTOFF_PERCENTILE = 95.0
 MIN_BACKGROUND = 200  # segments in the sample before the background floor is trusted
-MIN_REFERENCE = 8  # reference scores per modality before calibrating
+MIN_REFERENCE = 30  # segments per view group in the sample before calibrating (z-scores)
 MMR_LAMBDA = 0.7
 
 

@@ -161,11 +161,11 @@ def test_parts_are_fused_and_explained(tmp_path: Path, library: Path, engine: En
 def test_modality_gap_is_calibrated(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     make_images(lib, (220, 30, 30), 3, "red")
-    for i, colour in enumerate(OTHER * 2):
+    for i, colour in enumerate(OTHER * 5):  # calibration needs 30+ segments per group
         solid(colour, seed=i).save(lib / f"img{i:02d}.png")
     for i, words in enumerate(["a red apple", "red shoes by the door", "the red house"]):
         (lib / f"red{i}.txt").write_text(words)
-    for i in range(12):
+    for i in range(30):
         (lib / f"t{i:02d}.txt").write_text(f"words {i} like stones river bread {i * 3} tower")
     # images sit on a smaller text->image scale, as in CLIP spaces
     with Engine.open(tmp_path / "idx", embedder=HashEmbedder(modality_offset=3.0)) as engine:
