@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -160,3 +161,58 @@ def test_a_20000_pixel_square_jpeg_is_indexed_in_bounded_memory(tmp_path: Path) 
     result = json.loads(done.stdout)
     assert (result["added"], result["skipped"]) == (1, 0)
     assert result["kb"] < 600_000, result
+
+
+def test_unreadable_files_and_folders_are_reported(tmp_path: Path) -> None:
+    """Permission denied, for real: the indexer runs without root's right to read anything."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and util-linux setpriv to drop the DAC capabilities")
+    lib = tmp_path / "lib"
+    (lib / "locked").mkdir(parents=True)
+    solid((200, 40, 40)).save(lib / "ok.png")
+    solid((40, 200, 40)).save(lib / "secret.png")
+    solid((40, 40, 200)).save(lib / "locked" / "inside.png")
+    (lib / "secret.png").chmod(0o000)
+    (lib / "locked").chmod(0o000)
+    script = (
+        "import json, sys\n"
+        "from mmsearch import Engine\n"
+        "with Engine.open(sys.argv[1], model='hash', ocr='off') as engine:\n"
+        "    report = engine.index([sys.argv[2]])\n"
+        "print(json.dumps(report.to_dict()))\n"
+    )
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    try:
+        done = subprocess.run(
+            [*drop, sys.executable, "-c", script, str(tmp_path / "idx"), str(lib)],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        (lib / "locked").chmod(0o755)
+        (lib / "secret.png").chmod(0o644)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in report["skipped"]}
+    assert report["added"] == 1
+    assert "Permission denied" in reasons["secret.png"]
+    assert "Permission denied" in reasons["locked"]
+
+
+def test_a_file_that_disappears_while_indexing_is_reported(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(4):
+        solid((60 * i, 100, 200), seed=i).save(lib / f"{i}.png")
+
+    def vanish(progress) -> None:  # after the first file, the last one disappears
+        if progress.done == 1:
+            (lib / "3.png").unlink()
+
+    with Engine.open(tmp_path / "idx", model="hash", workers=0) as engine:
+        report = engine.index([lib], on_progress=vanish)
+        assert report.added == 3
+        assert [(os.path.basename(s.path), s.reason) for s in report.skipped] == [
+            ("3.png", "No such file or directory")
+        ]
+        assert engine.verify().ok
