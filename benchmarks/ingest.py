@@ -7,9 +7,12 @@ packages, then measures in one run:
 
 - model alone: the embedder on the same images, already decoded to model size;
 - whole path: ``Engine.index`` on the folder (walk, hash, decode in worker
-  processes, embed, SQLite, FAISS), with the same embedder instance;
+  processes, embed, SQLite, FAISS), with the same embedder instance and
+  ``--ocr off``; with ``--ocr``, again with ``--ocr auto`` (the text-detection
+  gate on every photo), into a fresh index;
 
-and prints images/s for both and their ratio (whole path / model alone). For
+and prints images/s for both and their ratio (whole path / model alone), and
+what ``--ocr auto`` adds on these plain photos. For
 ``openclip`` the architecture is ViT-B-32 with random weights: real weights
 can't be downloaded here, and speed does not depend on the weight values.
 """
@@ -36,7 +39,7 @@ def make_embedder(name: str, folder: Path, precision: str) -> Embedder:
     return create_embedder(name)
 
 
-def measure(name: str, n: int, precision: str, batch_size: int) -> list[object]:
+def measure(name: str, n: int, precision: str, batch_size: int, with_ocr: bool) -> list[object]:
     with scratch() as tmp:
         root = Path(tmp)
         files = photo_library(root / "photos", n)
@@ -51,15 +54,26 @@ def measure(name: str, n: int, precision: str, batch_size: int) -> list[object]:
             return time.perf_counter() - start
 
         first = model_alone()
-        with Engine.open(root / "idx", embedder=embedder, batch_size=batch_size) as engine:
-            start = time.perf_counter()
-            report = engine.index([root / "photos"])
-            whole_s = time.perf_counter() - start
-        assert report.added == n, report.skipped
+        whole_s = whole(root, embedder, batch_size, "off", n)
         model_s = min(first, model_alone())  # before and after: the better of two
+        ocr_s = whole(root, embedder, batch_size, "auto", n) if with_ocr else None
     model_rate, whole_rate = n / model_s, n / whole_s
     label = f"{name} ({getattr(embedder, 'precision', '-')})"
-    return [label, n, round(model_rate, 1), round(whole_rate, 1), whole_rate / model_rate]
+    row: list[object] = [label, n, round(model_rate, 1), round(whole_rate, 1)]
+    row.append(whole_rate / model_rate)
+    if ocr_s is not None:
+        row += [round(n / ocr_s, 1), f"{100 * (ocr_s / whole_s - 1):+.0f}%"]
+    return row
+
+
+def whole(root: Path, embedder: Embedder, batch_size: int, ocr: str, n: int) -> float:
+    """Seconds for ``Engine.index`` on the photos into a fresh index."""
+    with Engine.open(root / f"idx-{ocr}", embedder=embedder, batch_size=batch_size, ocr=ocr) as e:
+        start = time.perf_counter()
+        report = e.index([root / "photos"])
+        seconds = time.perf_counter() - start
+    assert report.added == n, report.skipped
+    return seconds
 
 
 def main() -> None:
@@ -68,12 +82,18 @@ def main() -> None:
     parser.add_argument("--model", action="append", choices=["offline", "openclip", "hash"])
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--ocr", action="store_true", help="also run the whole path with --ocr auto"
+    )
     args = parser.parse_args()
     rows = [
-        measure(m, args.images, args.precision, args.batch_size)
+        measure(m, args.images, args.precision, args.batch_size, args.ocr)
         for m in (args.model or ["offline", "openclip"])
     ]
-    print(table(["model", "images", "model img/s", "whole img/s", "whole/model"], rows))
+    headers = ["model", "images", "model img/s", "whole img/s", "whole/model"]
+    if args.ocr:
+        headers += ["whole img/s, ocr auto", "ocr auto cost"]
+    print(table(headers, rows))
 
 
 if __name__ == "__main__":
