@@ -225,15 +225,21 @@ class DecodeOptions:
 def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage, Any]:
     """The model's image, decoded exactly as without OCR, and the OCR result.
 
-    OCR reads a second decode at up to ``mmsearch.ocr.MAX_SIDE`` pixels; the
-    model's image is not derived from it, so an image query and the indexed
-    file get the very same pixels (for JPEGs the small decode is a cheap draft).
+    The gate reads a decode at ``GATE_STRIP_SIDE`` (800 px; a cheap JPEG
+    draft); only an image that passes it (or every image with ``on``) is
+    decoded again at ``MAX_SIDE`` for full OCR. The model's image is not
+    derived from these, so an image query and the indexed file get the very
+    same pixels.
     """
-    from mmsearch.ocr import MAX_SIDE, ocr_image
+    from mmsearch.ocr import GATE_STRIP_SIDE, MAX_SIDE, ocr_image
 
     small = load_image(path, options.image_size, options.max_image_pixels)
-    big = load_image(path, options.image_size, options.max_image_pixels, long_side=MAX_SIDE)
-    return small, ocr_image(big.image, options.ocr)
+    first = MAX_SIDE if options.ocr == "on" else GATE_STRIP_SIDE
+
+    def sharper(side: int) -> Image.Image:
+        return load_image(path, options.image_size, options.max_image_pixels, side).image
+
+    return small, ocr_image(sharper(first), options.ocr, reload=sharper)
 
 
 def ocr_summary(result: Any, policy: str) -> dict[str, Any]:

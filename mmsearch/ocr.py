@@ -1,43 +1,55 @@
 """OCR: the text lines in an image, behind a cheap gate that skips plain photos.
 
-Recognised lines are a second view of an image (view ``ocr``): each line is a
-text segment with its box. The engine is RapidOCR (PP-OCRv4 detection and
+Recognised lines are a second view of an image (view ``ocr``), each a text
+segment with its box. The engine is RapidOCR: PP-OCRv4 detection and
 recognition models run by onnxruntime, shipped inside the
-``rapidocr-onnxruntime`` wheel; no network). These functions run in the
-indexer's decode worker processes: they take an upright RGB Pillow image and
-return plain, picklable dataclasses.
+``rapidocr-onnxruntime`` wheel (no network). These functions run in the
+indexer's decode worker processes: they take an upright Pillow image and
+return plain, picklable dataclasses. One RapidOCR instance per process, made
+on first use (0.3 s), onnxruntime on :data:`THREADS` thread: during indexing
+the workers and the model already use every core. On an idle 2-core machine
+2 threads OCR an invoice 1.5x faster for 1.3x the CPU; under load they were
+slower (see :func:`set_threads`, e.g. for an OCR-only pass).
 
-Cost and the gate. Full OCR costs 0.1-5 s per text image on one CPU thread
-(recognition dominates: every line is resized to 48 px high, so small dense
-text is dearest), against ~40-80 ms per image for decode + the offline image
-model. So ``policy="auto"`` runs a gate first: the text *detector* alone on
-two small views of the image,
+The gate. Full OCR costs 0.1-3 s per text image on one thread (recognition
+dominates: each line is scaled to 48 px high, so small dense text is dearest)
+and ~90 ms on a plain photo, against ~17 ms wall (29 ms CPU) per image for a
+JPEG decode plus the offline model. ``policy="auto"`` therefore asks
+:func:`ocr_gate` first. It runs only the text *detector* (its text map, no box
+fitting) on three strips of :data:`GATE_STRIP` px across the top, middle and
+bottom (:data:`GATE_STRIP_CENTRES`), cut at the resolution of the image shrunk
+to :data:`GATE_STRIP_SIDE` px, sharp enough for the small text of
+screenshots, documents, receipts, captions and subtitles; and a numpy
+pre-check (edge density) sends only ~10% of photo strips to the detector.
+Full OCR runs when a strip's text fraction reaches ``gate_threshold``.
 
-- the whole image, long side :data:`GATE_SIDE` (catches signs, titles,
-  posters, slides: text taller than ~2% of the image), then, only if that
-  finds nothing and the image is large,
-- a central horizontal strip at :data:`GATE_DETAIL_SCALE` of the image's
-  resolution, :data:`GATE_DETAIL_SIZE` pixels (catches the small dense text
-  of screenshots, documents and receipts, which the whole-image view shrinks
-  below the detector's reach),
+Measured with ``python -m benchmarks.ocr_gate`` (2-core CPU, one thread): the
+gate costs ~1 ms CPU on an 800 px image, ~6% of decode + offline model (~3.5%
+of its CPU). It passed 14 of 17 text images (missed: handwriting, an invoice
+lying small on a table, a small sign in a corner) and 0 of 41 photos and
+video frames; of 64 camera-size crops one passed, rightly ("YAMAHA" on a
+motorcycle). Photos score 0 (the detector is very clean; that crop 0.006),
+text 0.01 and up. A whole-image view (:data:`GATE_SIDE` = 160) also catches
+large text anywhere (the corner sign) but costs ~3.5 ms more (gate ~4-4.5
+ms, ~25% of the baseline's wall time, ~15% of its CPU): off by default.
 
-and full OCR runs only when a view's detected boxes cover at least
-``gate_threshold`` of it. The detector is very clean on photos (no box at all
-on 32 of 33 package photos and video frames), so the threshold is low.
-``python -m benchmarks.ocr_gate`` measures all of this; numbers are in
-:data:`GATE_THRESHOLD`'s comment.
+The gate needs no more than :data:`GATE_STRIP_SIDE` px: decode that (a JPEG
+draft, as cheap as the model's decode) and pass ``reload`` to
+:func:`ocr_image`, which decodes sharper only when full OCR runs. Decoding
+at 1600 px for every image costs ~7.4 ms, twice the gate with its own
+decode.
 
-Full OCR detects lines on a copy shrunk to :data:`DET_SIDE` (long side), then
-recognises each line from the image at up to ``max_side`` (default
-:data:`MAX_SIDE`, what the indexer decodes for OCR), one line per batch
-(batches of padded lines were 1.5-3x slower and no more accurate). The
-direction classifier is skipped: images are upright. The recogniser sometimes
-drops the spaces between words ("Date14March2024"); RapidOCR has no setting
-for it (its dictionary always has the space), so :func:`respace` splits long
-run-together tokens at case, digit and punctuation boundaries.
-
-One RapidOCR instance per process, made on first use, with onnxruntime on
-:data:`THREADS` thread(s): worker processes already use every core.
+Full OCR detects lines on a copy shrunk to :data:`DET_SIDE` px (word recall
+0.95 at 640-1600 alike; images under it are enlarged up to 2x, which split
+two merged lines of ``page.png``), then recognises each line from the image
+at up to ``max_side`` (:data:`MAX_SIDE`), one line per batch: RapidOCR's
+padded batches of 6 were 1.5-3x slower and no more accurate. The direction
+classifier is skipped: images are upright. Lines under ``min_score`` are
+dropped (:data:`MIN_SCORE`: junk read off photos scores under 0.6, real lines
+0.8 and up), text is NFKC-normalised (the model emits full-width "（，"), and
+:func:`respace` puts back spaces the recogniser sometimes drops
+("Date14March2024"): RapidOCR has no setting for that, its dictionary always
+has the space.
 """
 
 from __future__ import annotations
@@ -61,17 +73,20 @@ MAX_SIDE = 1600
 """Long side OCR recognises from; larger images are shrunk to it."""
 DET_SIDE = 960
 """Long side full OCR detects lines at (word recall 0.95 at 640-1600 alike)."""
-GATE_SIDE = 160
-"""Long side of the gate's whole-image view."""
-GATE_STRIP = (320, 64)
-"""Width and height in pixels of the gate's central strip."""
+GATE_SIDE = 0
+"""Long side of the gate's whole-image view, 0 for none (160: ~3 ms more, large text anywhere)."""
+GATE_STRIP = (448, 64)
+"""Width and height in pixels of each gate strip."""
+GATE_STRIP_CENTRES = (0.1, 0.5, 0.92)
+"""Heights the strips run across: titles and status bars, pages and screens, captions."""
 GATE_STRIP_SIDE = 800
 """The strip is cut from the image as if shrunk to this long side."""
 GATE_THRESHOLD = 0.002
 """Fraction of a gate view marked as text from which full OCR runs."""
 STRIP_EDGE_STEP = 48
+"""Grey-level step between horizontal neighbours that counts as a sharp edge."""
 STRIP_EDGE_DENSITY = 0.025
-"""The strip is only searched when this fraction of its grey steps exceed STRIP_EDGE_STEP."""
+"""A strip goes to the detector only when this fraction of its steps are sharp edges."""
 TEXT_MAP_THRESHOLD = 0.3
 """Text-map probability that counts a pixel as text (the detector's own binarisation)."""
 DET_BOX_THRESHOLD = 0.3
@@ -79,7 +94,7 @@ DET_BOX_THRESHOLD = 0.3
 MIN_SCORE = 0.7
 """Recognised lines with a lower mean character confidence are dropped."""
 THREADS = 1
-"""onnxruntime intra-op threads per process."""
+"""onnxruntime intra-op threads per process, by default."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ class OcrResult:
 
     lines: list[OcrLine]
     gated: bool  # True when the gate (or policy "off") said "no text" and OCR did not run
-    gate_score: float  # largest fraction of a gate view covered by text boxes (0 if no gate)
+    gate_score: float  # largest fraction of a gate view that is text (0 when no gate ran)
     seconds: float  # wall time spent, gate + OCR
 
     @property
@@ -108,6 +123,17 @@ class OcrResult:
 
 _engine: Any = None
 _engine_lock = threading.Lock()
+_threads = THREADS
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` onnxruntime threads from now on in this process (default 1)."""
+    global _engine, _threads
+    if threads < 1:
+        raise ConfigError(f"OCR threads must be at least 1, not {threads}")
+    with _engine_lock:
+        if threads != _threads:
+            _engine, _threads = None, threads
 
 
 def get_engine() -> Any:
@@ -119,7 +145,7 @@ def get_engine() -> Any:
                 "rapidocr_onnxruntime", extra="ocr", purpose="Reading text in images (OCR)"
             )
             _engine = module.RapidOCR(
-                intra_op_num_threads=THREADS,
+                intra_op_num_threads=_threads,
                 inter_op_num_threads=1,
                 text_score=0.0,  # we filter by min_score ourselves
                 det_limit_type="max",  # never resize: we size the detector's input
@@ -154,10 +180,11 @@ def _whole_view(image: Image.Image) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
 
 
-def _strip_view(image: Image.Image) -> Image.Image | None:
-    """The central :data:`GATE_STRIP` at :data:`GATE_STRIP_SIDE` resolution.
+def _strip_view(image: Image.Image, centre_y: float) -> Image.Image | None:
+    """A :data:`GATE_STRIP` across ``centre_y`` (0 top, 1 bottom) at the strip resolution.
 
-    None when that is not sharper than the whole view (small images).
+    The strip is cut at the resolution of the image shrunk to
+    :data:`GATE_STRIP_SIDE`; None when that is not sharper than the whole view.
     """
     width, height = image.size
     scale = min(1.0, GATE_STRIP_SIDE / max(width, height))
@@ -165,7 +192,8 @@ def _strip_view(image: Image.Image) -> Image.Image | None:
         return None
     crop_w = min(width, round(GATE_STRIP[0] / scale))
     crop_h = min(height, round(GATE_STRIP[1] / scale))
-    x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
+    x0 = (width - crop_w) // 2
+    y0 = min(max(0, round(height * centre_y - crop_h / 2)), height - crop_h)
     crop = image.crop((x0, y0, x0 + crop_w, y0 + crop_h))
     size = (_round32(crop_w * scale), _round32(crop_h * scale))
     return crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
@@ -188,22 +216,23 @@ def _text_fraction(engine: Any, view: Image.Image) -> float:
 def ocr_gate(image: Image.Image, *, stop_at: float | None = None) -> float:
     """The gate's score: the largest fraction of a gate view that is text, 0 to 1.
 
-    Views: the whole image shrunk to :data:`GATE_SIDE`; then a central strip of
-    :data:`GATE_STRIP` pixels cut at the resolution of the image shrunk to
-    :data:`GATE_STRIP_SIDE`, run only when its edge density (sharp grey steps,
-    a numpy pre-check) reaches :data:`STRIP_EDGE_DENSITY`, and skipped for
-    small images, where the whole view is nearly as sharp. With ``stop_at``,
-    the strip is skipped once the whole view reaches it (what
-    :func:`ocr_image` does).
+    Views: the whole image shrunk to :data:`GATE_SIDE` (if not 0); then strips
+    of :data:`GATE_STRIP` pixels across :data:`GATE_STRIP_CENTRES`, cut at the
+    resolution of the image shrunk to :data:`GATE_STRIP_SIDE` (with a whole
+    view, none for images so small that it is nearly as sharp). A strip goes
+    to the detector only if its edge density (sharp grey steps, a numpy
+    pre-check) reaches :data:`STRIP_EDGE_DENSITY`. With ``stop_at``, views
+    after the first that reaches it are skipped (what :func:`ocr_image` does).
     """
     engine = get_engine()
     image = image if image.mode == "RGB" else image.convert("RGB")
-    score = _text_fraction(engine, _whole_view(image))
-    if stop_at is not None and score >= stop_at:
-        return score
-    strip = _strip_view(image)
-    if strip is not None and _edge_density(strip) >= STRIP_EDGE_DENSITY:
-        score = max(score, _text_fraction(engine, strip))
+    score = _text_fraction(engine, _whole_view(image)) if GATE_SIDE > 0 else 0.0
+    for centre_y in GATE_STRIP_CENTRES:
+        if stop_at is not None and score >= stop_at:
+            break
+        strip = _strip_view(image, centre_y)
+        if strip is not None and _edge_density(strip) >= STRIP_EDGE_DENSITY:
+            score = max(score, _text_fraction(engine, strip))
     return score
 
 
