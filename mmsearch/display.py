@@ -31,6 +31,9 @@ def clock(seconds: float | None) -> str:
 def _detail(hit: Hit) -> str:
     if hit.modality == "text" and hit.snippet:
         return " ".join(hit.snippet.split())[:120]
+    if hit.view == "ocr" and hit.snippet:
+        words = f'"{" ".join(hit.snippet.split())[:100]}"'
+        return f"{clock(hit.start)}–{clock(hit.end)} {words}" if hit.start is not None else words
     if hit.modality == "video" and hit.start is not None:
         return f"{clock(hit.start)}–{clock(hit.end)}"
     if hit.width and hit.height:
