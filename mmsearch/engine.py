@@ -12,7 +12,6 @@ the ``on_notice`` callback, progress to ``on_progress``.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import os
 import time
@@ -22,21 +21,21 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from mmsearch.decode import DecodeError, DecodeOptions, load_image
+from mmsearch.decode import DecodeOptions
+from mmsearch.describe import describe_asset
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
 from mmsearch.encode import QueryEncoder
 from mmsearch.errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
-    IndexUnusableError,
     MissingDependencyError,
-    MmsearchError,
     PathError,
     QueryError,
 )
 from mmsearch.filters import allowed_segment_ids
 from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
+from mmsearch.locking import WriterLock
 from mmsearch.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.ocr_pass import OcrReport
 from mmsearch.query import Query
@@ -46,8 +45,9 @@ from mmsearch.searcher import Searcher
 from mmsearch.settings import Settings
 from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.schema import Asset
 from mmsearch.store.vectors import VectorStore, open_vector_store
+from mmsearch.thumbnails import make_thumbnail
 from mmsearch.verify import VerifyReport
 
 DB_NAME = "index.sqlite"
@@ -77,7 +77,7 @@ class Engine:
         self.settings = settings
         self._embedder = embedder
         self.on_notice = on_notice or (lambda _msg: None)
-        self._lock = _WriterLock(os.path.join(folder, LOCK_NAME))
+        self._lock = WriterLock(os.path.join(folder, LOCK_NAME))
         self._ocr_notice_given = False
         self.vectors = self._open_vectors()
         self.searcher = Searcher(meta, self.vectors)
@@ -338,11 +338,11 @@ class Engine:
             )
         return len(paths)
 
-    def writing(self) -> _WriterLock:
+    def writing(self) -> WriterLock:
         """Hold the writer lock across several writes (watch mode); re-entrant."""
         return self._lock
 
-    def _writer_lock(self) -> _WriterLock:
+    def _writer_lock(self) -> WriterLock:
         return self._lock
 
     # -- searching -----------------------------------------------------------
@@ -415,30 +415,11 @@ class Engine:
         """
         if hit.modality == "text":
             return None
-        at = hit.best_time or 0.0
-        folder = os.path.join(self.folder, "thumbs")
         with self.meta.sessions() as s:
             content = s.scalar(select(Asset.content_hash).where(Asset.id == hit.asset_id))
         # keyed by content, not asset id: SQLite may give a deleted file's id to a new one
-        name = f"{content or hit.asset_id}-{round(at * 1000)}-{size}.jpg"
-        path = os.path.join(folder, name)
-        if os.path.exists(path):
-            return path
-        os.makedirs(folder, exist_ok=True)
-        try:
-            if hit.modality == "video":
-                from mmsearch.video_index import frame_at
-
-                image = frame_at(hit.path, at, size)
-            else:
-                image = load_image(hit.path, size).image
-        except (DecodeError, MmsearchError) as exc:
-            raise QueryError(f"can't make a thumbnail of {hit.path}: {exc}") from exc
-        image.thumbnail((size * 2, size))
-        tmp = f"{path}.tmp-{os.getpid()}"
-        image.save(tmp, "JPEG", quality=85)
-        os.replace(tmp, path)
-        return path
+        key = content or str(hit.asset_id)
+        return make_thumbnail(os.path.join(self.folder, "thumbs"), key, hit, size)
 
     # -- checking ------------------------------------------------------------
 
@@ -475,35 +456,7 @@ class Engine:
 
     def show(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """What the index holds for one file: metadata, segments by view, tags, OCR lines."""
-        target = _expand(path)
-        with self.meta.sessions() as s:
-            asset = self.meta.asset_at(s, target)
-            if asset is None:
-                raise PathError(f"{target} is not in the index")
-            segments = list(s.scalars(select(Segment).where(Segment.asset_id == asset.id)))
-            views: dict[str, int] = {}
-            for seg in segments:
-                views[seg.view] = views.get(seg.view, 0) + 1
-            ocr = [
-                {"text": seg.text, "box": seg.box, "time": seg.t_best}
-                for seg in sorted(segments, key=lambda g: (g.ord, g.id))
-                if seg.view == "ocr"
-            ]
-            return {
-                "path": target,
-                "asset_id": asset.id,
-                "modality": asset.modality,
-                "size": asset.size,
-                "content_hash": asset.content_hash,
-                "width": asset.width,
-                "height": asset.height,
-                "duration": asset.duration,
-                "taken_at": asset.taken_at,
-                "meta": asset.meta or {},
-                "views": views,
-                "tags": self.meta.tags_of(s, asset.id),
-                "ocr_lines": ocr,
-            }
+        return describe_asset(self.meta, _expand(path))
 
     def info(self) -> dict[str, Any]:
         """What is in the index, which embedder built it, and its size on disk."""
@@ -555,39 +508,3 @@ def _check_same_space(
             f"vectors of different models can't be mixed. Open it without --model, or "
             f"rebuild it: delete {folder} (or pick another --index) and run mmsearch index again"
         )
-
-
-class _WriterLock:
-    """One writer per index: a second one fails at once with a clear message.
-
-    Re-entrant within one engine, so a watcher can hold it while it indexes.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd: int | None = None
-        self.depth = 0
-
-    def __enter__(self) -> _WriterLock:
-        self.depth += 1
-        if self.depth > 1:
-            return self
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            self.fd = None
-            self.depth = 0
-            raise IndexUnusableError(
-                f"another mmsearch process is writing to {os.path.dirname(self.path)}; "
-                "wait for it to finish (searches can run meanwhile)"
-            ) from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.depth -= 1
-        if self.depth == 0 and self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
