@@ -39,10 +39,12 @@ def make_embedder(name: str, folder: Path, precision: str) -> Embedder:
     return create_embedder(name)
 
 
-def measure(name: str, n: int, precision: str, batch_size: int, with_ocr: bool) -> list[object]:
+def measure(
+    name: str, n: int, precision: str, batch_size: int, with_ocr: bool, plain: bool = False
+) -> list[object]:
     with scratch() as tmp:
         root = Path(tmp)
-        files = photo_library(root / "photos", n)
+        files = photo_library(root / "photos", n, plain=plain)
         embedder = make_embedder(name, root, precision)
         images = [load_image(str(p), embedder.image_size).image for p in files]
         embedder.embed_images(images[:batch_size])  # warm-up: lazy loading, kernel caches
@@ -85,9 +87,12 @@ def main() -> None:
     parser.add_argument(
         "--ocr", action="store_true", help="also run the whole path with --ocr auto"
     )
+    parser.add_argument(
+        "--plain", action="store_true", help="only package photos with no lettering in them"
+    )
     args = parser.parse_args()
     rows = [
-        measure(m, args.images, args.precision, args.batch_size, args.ocr)
+        measure(m, args.images, args.precision, args.batch_size, args.ocr, args.plain)
         for m in (args.model or ["offline", "openclip"])
     ]
     headers = ["model", "images", "model img/s", "whole img/s", "whole/model"]
