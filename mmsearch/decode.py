@@ -114,29 +114,25 @@ def _own_pixel_limit() -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def load_image(
-    path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS, long_side: int | None = None
-) -> DecodedImage:
-    """Open an image, apply EXIF orientation, convert to RGB, shrink to ``target``.
+DECODE_SIDE = 800  # long side of the JPEG draft every image decode starts from
 
-    The short side of the result is ``target`` (or less if the image is
-    smaller). JPEGs are decoded with ``Image.draft`` at a reduced scale, which
-    is several times faster on large photos and needs up to 64x less memory.
-    GIF and animated WebP give their first frame. ``width`` and ``height`` are
-    the original, upright size. An image that would decode to more than
-    ``max_pixels`` (after the JPEG draft) is refused: a decompression bomb, or
-    a picture too big for memory. With ``long_side``, the result's long side is
-    at most that instead (for OCR, which needs more pixels than the model).
+
+def decode_upright(path: str, long_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Open an image at about ``long_side`` pixels (JPEG draft), upright and RGB.
+
+    JPEGs are decoded with ``Image.draft`` at the largest DCT reduction that
+    keeps the long side at least ``long_side``: several times faster on large
+    photos, and up to 64x less memory. Other formats decode whole. GIF and
+    animated WebP give their first frame. ``width`` and ``height`` are the
+    original, upright size. An image that would decode to more than
+    ``max_pixels`` is refused: a decompression bomb, or too big for memory.
     """
     try:
         with _own_pixel_limit(), Image.open(path) as im:
             width, height = im.size
             if im.format == "JPEG":
-                if long_side:
-                    scale = long_side / max(width, height)
-                    im.draft("RGB", (round(width * scale), round(height * scale)))
-                else:
-                    im.draft("RGB", (target, target))
+                scale = long_side / max(width, height)
+                im.draft("RGB", (round(width * scale), round(height * scale)))
             if im.size[0] * im.size[1] > max_pixels:  # before getexif: PNG's loads pixels
                 raise DecodeError(
                     f"image of {width}x{height} pixels is over the limit of {max_pixels}"
@@ -148,16 +144,6 @@ def load_image(
             im.load()
             upright = ImageOps.exif_transpose(im) or im
             rgb = to_rgb(upright)
-            if long_side:
-                if max(rgb.size) > long_side:
-                    rgb = rgb.copy()
-                    rgb.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
-                return DecodedImage(rgb.copy(), width, height, _taken_at(exif))
-            short = min(rgb.size)
-            if short > target:
-                scale = target / short
-                size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-                rgb = rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
             return DecodedImage(rgb.copy(), width, height, _taken_at(exif))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"image too large to decode safely ({exc})") from exc
@@ -165,6 +151,41 @@ def load_image(
         raise DecodeError("not a readable image (unknown format or damaged file)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"damaged image: {exc}") from exc
+
+
+def model_image(image: Image.Image, target: int) -> Image.Image:
+    """Shrink a decode so its short side is ``target``: halve with a box filter while
+    the short side stays at least twice ``target``, then resample bicubically."""
+    while min(image.size) >= 2 * target:
+        image = image.reduce(2)
+    short = min(image.size)
+    if short <= target:
+        return image
+    scale = target / short
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def load_image(
+    path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS, long_side: int | None = None
+) -> DecodedImage:
+    """An image at the model's size: short side ``target`` (or less if smaller).
+
+    Every caller (indexing, with or without OCR, and image queries) goes
+    through :func:`decode_upright` at ``DECODE_SIDE`` and then
+    :func:`model_image`, so an image query and the indexed file get the very
+    same pixels, and the OCR gate can read the same decode. With
+    ``long_side``, the result is instead the decode at up to that long side
+    (for OCR, which needs more pixels than the model).
+    """
+    if long_side:
+        big = decode_upright(path, long_side, max_pixels)
+        if max(big.image.size) > long_side:
+            big.image.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
+        return big
+    decoded = decode_upright(path, max(DECODE_SIDE, 2 * target), max_pixels)
+    decoded.image = model_image(decoded.image, target)
+    return decoded
 
 
 _BOMS = (
@@ -223,23 +244,35 @@ class DecodeOptions:
 
 
 def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage, Any]:
-    """The model's image, decoded exactly as without OCR, and the OCR result.
+    """The model's image and the OCR result, from one decode for most images.
 
-    The gate reads a decode at ``GATE_STRIP_SIDE`` (800 px; a cheap JPEG
-    draft); only an image that passes it (or every image with ``on``) is
-    decoded again at ``MAX_SIDE`` for full OCR. The model's image is not
-    derived from these, so an image query and the indexed file get the very
-    same pixels.
+    The gate reads the very decode the model's image is shrunk from (the
+    ``DECODE_SIDE`` draft, 800 px): OCR ``auto`` costs one decode, like
+    ``off``. Only an image that passes the gate, or every image with ``on``,
+    is decoded again at ``MAX_SIDE`` for full OCR.
     """
-    from mmsearch.ocr import GATE_STRIP_SIDE, MAX_SIDE, ocr_image
+    from mmsearch.ocr import MAX_SIDE, ocr_image
 
-    small = load_image(path, options.image_size, options.max_image_pixels)
-    first = MAX_SIDE if options.ocr == "on" else GATE_STRIP_SIDE
+    side = max(DECODE_SIDE, 2 * options.image_size)
+    decoded = decode_upright(path, side, options.max_image_pixels)
+    gate_view = decoded.image
 
-    def sharper(side: int) -> Image.Image:
-        return load_image(path, options.image_size, options.max_image_pixels, side).image
+    def sharper(long_side: int) -> Image.Image:
+        return load_image(path, options.image_size, options.max_image_pixels, long_side).image
 
-    return small, ocr_image(sharper(first), options.ocr, reload=sharper)
+    first = sharper(MAX_SIDE) if options.ocr == "on" else gate_view
+    if max(gate_view.size) > side:  # not a JPEG: the gate wants the draft-sized view
+        gate_view = gate_view.copy()
+        gate_view.thumbnail((side, side), Image.Resampling.BICUBIC)
+        first = gate_view if options.ocr != "on" else first
+    result = ocr_image(first, options.ocr, reload=sharper)
+    small = DecodedImage(
+        model_image(decoded.image, options.image_size),
+        decoded.width,
+        decoded.height,
+        decoded.taken_at,
+    )
+    return small, result
 
 
 def ocr_summary(result: Any, policy: str) -> dict[str, Any]:
