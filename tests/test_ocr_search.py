@@ -109,3 +109,21 @@ def test_a_slide_in_a_video_is_found_by_its_words(tmp_path: Path) -> None:
         assert best.start >= 3.0 - 1.0 and best.end <= 6.0 + 1.0
         lines = [line["text"] for line in engine.show(folder / "talk.mp4")["ocr_lines"]]
         assert any("12 percent" in line for line in lines)
+
+
+def test_skimage_page_is_found_by_a_phrase_on_it(tmp_path: Path) -> None:
+    import shutil
+
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("page.png", "text.png", "coffee.png", "chelsea.png", "rocket.jpg"):
+        shutil.copy(data / name, lib / name)
+    with Engine.open(tmp_path / "idx", model="hash") as engine:  # --ocr auto, the default
+        report = engine.index([lib])
+        assert report.added == 5 and report.skipped == []
+        [best, *_] = engine.search("markers of the coins and the background", k=3, cutoff=False)
+        assert names([best]) == ["page.png"] and best.view == "ocr"
+        assert "coins" in best.ocr_line
