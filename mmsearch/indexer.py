@@ -17,23 +17,17 @@ atomically at the end of the run (and every ``SAVE_EVERY`` seconds).
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mmsearch.chunking import chunk_text
-from mmsearch.decode import DecodedFile, DecodeError, DecodeOptions, decode_file, worker_init
+from mmsearch.decode import DecodedFile, DecodeOptions
+from mmsearch.decode_pool import decode_in_order
 from mmsearch.discover import discover
 from mmsearch.embedders.base import Embedder
 from mmsearch.settings import Settings
@@ -42,7 +36,6 @@ from mmsearch.store.schema import Asset
 from mmsearch.store.vectors import VectorStore
 
 SAVE_EVERY = 60.0
-POOL_MIN_FILES = 8  # below this, decoding in-process beats starting workers
 
 
 @dataclass
@@ -224,38 +217,8 @@ class Indexer:
             self.ocr_policy,
         )
         workers = self.settings.workers or max(1, (os.cpu_count() or 2) - 1)
-        if len(todo) < POOL_MIN_FILES or workers < 1:
-            for path, modality in todo:
-                yield path, _decode_safely(path, modality, options)
-            return
         window = max(2 * self.settings.batch_size, 4 * workers)
-        ctx = multiprocessing.get_context("spawn")
-        queue = iter(todo)
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(),)
-        ) as pool:
-            futures: list[tuple[str, str, Future[DecodedFile | str]]] = []
-            with _workers_ignore_ctrl_c():  # the first submits start the workers
-                for path, modality in itertools.islice(queue, window):
-                    future = pool.submit(_decode_safely, path, modality, options)
-                    futures.append((path, modality, future))
-            while futures:
-                path, modality, future = futures.pop(0)
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    # Workers can't start here (e.g. a __main__ that can't be re-imported)
-                    # or died: decode what is left in this process instead.
-                    yield path, _decode_safely(path, modality, options)
-                    for path, modality, _ in futures:
-                        yield path, _decode_safely(path, modality, options)
-                    for path, modality in queue:
-                        yield path, _decode_safely(path, modality, options)
-                    return
-                nxt = next(queue, None)
-                if nxt is not None:
-                    futures.append((*nxt, pool.submit(_decode_safely, *nxt, options)))
-                yield path, result
+        return decode_in_order(todo, options, workers, window)
 
     def _decode_and_embed(
         self, todo: list[tuple[str, str]], vanished: dict[str, list[Asset]], report: IndexReport
@@ -443,46 +406,3 @@ class Indexer:
             gone = self.meta.delete_assets(s, ids)
         self.vectors.remove(np.asarray(gone, dtype=np.int64))
         report.removed += len(ids)
-
-
-@contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Start worker processes with SIGINT ignored, which they inherit.
-
-    Ctrl-C then reaches the indexer alone, which stops the pool, rather than
-    printing a traceback from every worker. Only the main thread can do this.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _start_worker(indexer_pid: int) -> None:
-    """Set up a decoding worker that ends itself when the indexer dies.
-
-    A killed indexer (``kill -9``, a crash) can't stop its pool, and the workers
-    would wait on their queue forever: each checks its parent once a second.
-    """
-    worker_init()
-
-    def watch_parent() -> None:
-        while os.getppid() == indexer_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch_parent, name="watch-indexer", daemon=True).start()
-
-
-def _decode_safely(path: str, modality: str, options: DecodeOptions) -> Any:
-    """Decode in a worker; a failure comes back as its reason (a string)."""
-    try:
-        return decode_file(path, modality, options)
-    except DecodeError as exc:
-        return str(exc)
-    except Exception as exc:  # a decoder bug must not stop the run: report it
-        return f"unexpected {type(exc).__name__}: {exc}"
