@@ -242,6 +242,10 @@ class DecodeOptions:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     ocr: str = "off"  # auto | on | off
 
+    @classmethod
+    def from_settings(cls, settings: Any, image_size: int, ocr: str) -> DecodeOptions:
+        return cls(image_size, settings.max_text_bytes, settings.max_image_pixels, ocr)
+
 
 def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage, Any]:
     """The model's image and the OCR result, from one decode for most images.
@@ -255,16 +259,17 @@ def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage,
 
     side = max(DECODE_SIDE, 2 * options.image_size)
     decoded = decode_upright(path, side, options.max_image_pixels)
-    gate_view = decoded.image
 
     def sharper(long_side: int) -> Image.Image:
         return load_image(path, options.image_size, options.max_image_pixels, long_side).image
 
-    first = sharper(MAX_SIDE) if options.ocr == "on" else gate_view
-    if max(gate_view.size) > side:  # not a JPEG: the gate wants the draft-sized view
-        gate_view = gate_view.copy()
-        gate_view.thumbnail((side, side), Image.Resampling.BICUBIC)
-        first = gate_view if options.ocr != "on" else first
+    if options.ocr == "on":
+        first = sharper(MAX_SIDE)
+    elif max(decoded.image.size) > side:  # not a JPEG draft: give the gate its usual size
+        first = decoded.image.copy()
+        first.thumbnail((side, side), Image.Resampling.BICUBIC)
+    else:
+        first = decoded.image
     result = ocr_image(first, options.ocr, reload=sharper)
     small = DecodedImage(
         model_image(decoded.image, options.image_size),

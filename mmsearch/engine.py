@@ -237,18 +237,8 @@ class Engine:
         expanded = [_expand(p) for p in paths]
         with self._writer_lock():
             self._catch_up(self.vectors)
-            saved = self.settings
-            self.settings = saved.with_(ocr=chosen)
-            try:
-                chosen = self.ocr_policy()
-            finally:
-                self.settings = saved
-            options = DecodeOptions(
-                self.embedder.image_size,
-                self.settings.max_text_bytes,
-                self.settings.max_image_pixels,
-                chosen,
-            )
+            chosen = self.ocr_policy(chosen)
+            options = DecodeOptions.from_settings(self.settings, self.embedder.image_size, chosen)
             if chosen == "off":
                 return OcrReport()
             return run_ocr_pass(
@@ -261,12 +251,12 @@ class Engine:
                 on_progress,
             )
 
-    def ocr_policy(self) -> str:
+    def ocr_policy(self, requested: str | None = None) -> str:
         """The OCR setting in force: ``auto`` quietly becomes ``off`` without rapidocr.
 
         ``on`` without the package raises :class:`MissingDependencyError`.
         """
-        policy = str(self.settings.ocr)
+        policy = str(requested or self.settings.ocr)
         if policy == "off" or importlib.util.find_spec("rapidocr_onnxruntime") is not None:
             return policy
         if policy == "on":

@@ -210,11 +210,8 @@ class Indexer:
 
     def _decoded(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, DecodedFile | str]]:
         """Decode files in order, in worker processes a bounded window ahead."""
-        options = DecodeOptions(
-            self.embedder.image_size,
-            self.settings.max_text_bytes,
-            self.settings.max_image_pixels,
-            self.ocr_policy,
+        options = DecodeOptions.from_settings(
+            self.settings, self.embedder.image_size, self.ocr_policy
         )
         workers = self.settings.workers or max(1, (os.cpu_count() or 2) - 1)
         window = max(2 * self.settings.batch_size, 4 * workers)
