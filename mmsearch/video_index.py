@@ -178,7 +178,7 @@ def frame_at(path: str, at: float, size: int) -> Image.Image:
     import av
     import av.error
 
-    from mmsearch.video import _rotation_cw, _stream_rotate_tag, _to_image
+    from mmsearch.video_reader import frame_to_image, rotation_cw, stream_rotate_tag
 
     try:
         with av.open(path, metadata_errors="ignore") as container:
@@ -196,8 +196,8 @@ def frame_at(path: str, at: float, size: int) -> Image.Image:
                     break
             if chosen is None:
                 raise VideoDecodeError(f"no frame at {at:.2f} s")
-            rotation = _rotation_cw(chosen, _stream_rotate_tag(stream))
-            return _to_image(chosen, size, stream.sample_aspect_ratio, rotation)
+            rotation = rotation_cw(chosen, stream_rotate_tag(stream))
+            return frame_to_image(chosen, size, stream.sample_aspect_ratio, rotation)
     except (av.error.FFmpegError, IndexError, OSError) as exc:
         raise VideoDecodeError(f"can't read a frame at {at:.2f} s: {exc}") from exc
 
