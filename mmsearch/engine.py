@@ -31,21 +31,20 @@ from mmsearch.errors import (
     IndexNotFoundError,
     MissingDependencyError,
     PathError,
-    QueryError,
 )
 from mmsearch.filters import allowed_segment_ids
 from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
 from mmsearch.locking import WriterLock
 from mmsearch.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.ocr_pass import OcrReport
-from mmsearch.query import Query
+from mmsearch.query import Query, simple_query
 from mmsearch.ranking import EncodedPart, rank
 from mmsearch.results import Hit, SearchResult
 from mmsearch.searcher import Searcher
 from mmsearch.settings import Settings
-from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset
+from mmsearch.store.sync import catch_up, load_or_rebuild
 from mmsearch.store.vectors import VectorStore, open_vector_store
 from mmsearch.thumbnails import make_thumbnail
 from mmsearch.verify import VerifyReport
@@ -160,40 +159,8 @@ class Engine:
         store = open_vector_store(
             self.manifest.vector_store, self._vector_path(), self.identity.dim
         )
-        try:
-            store.load()  # type: ignore[attr-defined]
-        except VectorFileError as exc:
-            if self.meta.segment_stats()[0]:
-                self.on_notice(f"vector file {exc}; rebuilding it from the index database")
-            self._rebuild(store)
-            return store
-        self._catch_up(store)
+        load_or_rebuild(self.meta, store, self.on_notice)
         return store
-
-    def _rebuild(self, store: VectorStore) -> None:
-        store.reset()
-        with self.meta.sessions() as s:
-            for ids, vecs in self.meta.vectors(s):
-                store.add(ids, vecs)
-        store.save()
-
-    def _catch_up(self, store: VectorStore) -> None:
-        """Bring the store level with SQLite: replay new segments, or rebuild."""
-        count, top = self.meta.segment_stats()
-        if (store.count, store.max_id) == (count, top):
-            return
-        if top > store.max_id and store.count <= count:
-            with self.meta.sessions() as s:
-                from sqlalchemy import select
-
-                from mmsearch.store.schema import Segment
-
-                newer = list(s.scalars(select(Segment.id).where(Segment.id > store.max_id)))
-                for ids, vecs in self.meta.vectors(s, newer):
-                    store.add(ids, vecs)
-            if (store.count, store.max_id) == (count, top):
-                return
-        self._rebuild(store)
 
     # -- indexing ------------------------------------------------------------
 
@@ -206,7 +173,7 @@ class Engine:
         if missing:
             raise PathError(f"no such file or folder: {missing[0]}")
         with self._writer_lock():
-            self._catch_up(self.vectors)
+            catch_up(self.meta, self.vectors)
             indexer = self._indexer(on_progress)
             return indexer.run(expanded)
 
@@ -236,7 +203,7 @@ class Engine:
         chosen = policy or (self.settings.ocr if self.settings.ocr != "off" else "on")
         expanded = [_expand(p) for p in paths]
         with self._writer_lock():
-            self._catch_up(self.vectors)
+            catch_up(self.meta, self.vectors)
             chosen = self.ocr_policy(chosen)
             options = DecodeOptions.from_settings(self.settings, self.embedder.image_size, chosen)
             if chosen == "off":
@@ -271,7 +238,7 @@ class Engine:
     def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
         """Forget files or whole folders; return how many files were removed."""
         with self._writer_lock():
-            self._catch_up(self.vectors)
+            catch_up(self.meta, self.vectors)
             removed = 0
             with self.meta.sessions.begin() as s:
                 ids: list[int] = []
@@ -295,7 +262,7 @@ class Engine:
         """
         changed = sorted({_expand(p) for p in paths})
         with self._writer_lock():
-            self._catch_up(self.vectors)
+            catch_up(self.meta, self.vectors)
             indexer = self._indexer(on_progress)
             return indexer.sync(changed)
 
@@ -344,7 +311,7 @@ class Engine:
         video: str | os.PathLike[str] | None = None,
     ) -> np.ndarray:
         """One normalised vector from a text, an image file and/or a short video (summed)."""
-        query = _simple_query(text, image, video, {})
+        query = simple_query(text, image, video, {})
         return l2_normalise(np.sum(self._encoder().encode(query.parts), axis=0))[0]
 
     def _encoder(self) -> QueryEncoder:
@@ -368,7 +335,7 @@ class Engine:
         (``fusion``, ``cutoff``, ``min_score``, ``offset``, ...).
         """
         if not isinstance(query, Query):
-            query = _simple_query(query, image, video, options)
+            query = simple_query(query, image, video, options)
             query.limit = k
             if modalities:
                 query.filters.modalities = list(modalities)
@@ -377,7 +344,7 @@ class Engine:
     def run(self, query: Query) -> SearchResult:
         """Run a full :class:`Query`: hits of the requested page, and the total."""
         query.validate()
-        self._catch_up(self.vectors)
+        catch_up(self.meta, self.vectors)
         encoder = self._encoder()
         vectors = encoder.encode(query.parts)
         parts = [EncodedPart(p, v) for p, v in zip(query.parts, vectors, strict=True)]
@@ -420,27 +387,12 @@ class Engine:
         are deleted (their files re-embedded on the next index run) and the
         vector file is rebuilt.
         """
-        from mmsearch.verify import check, repair_sqlite
+        from mmsearch.verify import verify_index
 
-        dim = self.identity.dim
-        on_disk = open_vector_store(self.manifest.vector_store, self._vector_path(), dim)
-        problem: str | None = None
-        try:
-            on_disk.load()  # type: ignore[attr-defined]
-            ids = on_disk.ids()  # type: ignore[attr-defined]
-            store_dim = on_disk.dim
-        except VectorFileError as exc:
-            ids, store_dim = np.zeros(0, np.int64), dim
-            problem = f"vector file {exc}"
-        report = check(self.meta, ids, store_dim, dim)
-        if problem:
-            report.problems.insert(0, problem)
-        if repair and not report.ok:
-            with self._writer_lock():
-                repair_sqlite(self.meta, dim, report)
-                self._rebuild(self.vectors)
-                report.repaired.append(f"rebuilt the vector file ({self.vectors.count} vectors)")
-        return report
+        on_disk = open_vector_store(
+            self.manifest.vector_store, self._vector_path(), self.identity.dim
+        )
+        return verify_index(self.meta, on_disk, self.vectors, repair, self._writer_lock())
 
     # -- facts -------------------------------------------------------------
 
@@ -464,24 +416,6 @@ class Engine:
             "vectors": self.vectors.count,
             "size_bytes": size,
         }
-
-
-def _simple_query(
-    text: str | None,
-    image: str | os.PathLike[str] | None,
-    video: str | os.PathLike[str] | None,
-    options: dict[str, Any],
-) -> Query:
-    query = Query()
-    if text is not None and text.strip():
-        query.text(text)
-    if image is not None:
-        query.image(os.fspath(image))
-    if video is not None:
-        query.video(os.fspath(video))
-    if not query.parts:
-        raise QueryError("a query needs a text, an image or a video")
-    return query.options(**options)
 
 
 def _check_same_space(

@@ -16,6 +16,7 @@ so the server can take the same model. Validation happens in
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -174,3 +175,22 @@ class Query:
             return cls(parts=parts, filters=filters, **rest).validate()
         except TypeError as exc:
             raise QueryError(f"bad query: {exc}") from exc
+
+
+def simple_query(
+    text: str | None,
+    image: str | os.PathLike[str] | None,
+    video: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> Query:
+    """A query from at most one text, image and video (the short forms of search)."""
+    query = Query()
+    if text is not None and text.strip():
+        query.text(text)
+    if image is not None:
+        query.image(os.fspath(image))
+    if video is not None:
+        query.video(os.fspath(video))
+    if not query.parts:
+        raise QueryError("a query needs a text, an image or a video")
+    return query.options(**options)

@@ -11,14 +11,18 @@ reports every disagreement; ``repair`` fixes what can be fixed from SQLite:
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
 
+from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.sync import rebuild
+from mmsearch.store.vectors import VectorStore
 
 
 @dataclass
@@ -98,3 +102,35 @@ def repair_sqlite(meta: MetadataStore, dim: int, report: VerifyReport) -> None:
                 f"deleted {len(rows)} damaged vectors; {len(assets)} files will be re-embedded"
                 " by the next mmsearch index"
             )
+
+
+def verify_index(
+    meta: MetadataStore,
+    on_disk: VectorStore,
+    live: VectorStore,
+    repair: bool,
+    lock: AbstractContextManager[Any],
+) -> VerifyReport:
+    """Check SQLite against the vector file ``on_disk`` (a fresh, unloaded store).
+
+    With ``repair``, under ``lock``: damaged or orphan rows are deleted from
+    SQLite and ``live``, the store searches use, is rebuilt from what remains.
+    """
+    dim = live.dim
+    problem: str | None = None
+    try:
+        on_disk.load()  # type: ignore[attr-defined]
+        ids = on_disk.ids()  # type: ignore[attr-defined]
+        store_dim = on_disk.dim
+    except VectorFileError as exc:
+        ids, store_dim = np.zeros(0, np.int64), dim
+        problem = f"vector file {exc}"
+    report = check(meta, ids, store_dim, dim)
+    if problem:
+        report.problems.insert(0, problem)
+    if repair and not report.ok:
+        with lock:
+            repair_sqlite(meta, dim, report)
+            rebuild(meta, live)
+            report.repaired.append(f"rebuilt the vector file ({live.count} vectors)")
+    return report
