@@ -94,6 +94,13 @@ def print_info(info: dict[str, Any]) -> None:
     table.add_column(overflow="fold")
     table.add_row("index", info["index"])
     table.add_row("model", f"{emb['name']} ({emb['model']}, {emb['weights']}, dim {emb['dim']})")
+    options = emb.get("options") or {}
+    if options:
+        shown = (
+            f"{key} {'|'.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in options.items()
+        )
+        table.add_row("model options", ", ".join(shown))
     by_modality = ", ".join(f"{k} {v}" for k, v in sorted(info["by_modality"].items()))
     table.add_row("files", f"{info['assets']}" + (f" ({by_modality})" if by_modality else ""))
     by_view = ", ".join(f"{k} {v}" for k, v in sorted(info["by_view"].items()))

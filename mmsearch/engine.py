@@ -121,7 +121,7 @@ class Engine:
             manifest = Manifest(embedder=embedder.identity, created_at=time.time())
             write_manifest(folder, manifest)
         else:
-            _check_same_space(folder, manifest.embedder, model, embedder)
+            _check_same_space(folder, manifest.embedder, model, embedder, settings)
         meta = MetadataStore(
             f"sqlite:///{os.path.join(folder, DB_NAME)}", dim=manifest.embedder.dim
         )
@@ -411,7 +411,7 @@ class Engine:
         return {
             "index": self.folder,
             "format": self.manifest.format,
-            "embedder": {k: v for k, v in self.identity.to_dict().items() if k != "options"},
+            "embedder": self.identity.to_dict(),
             **counts,
             "vectors": self.vectors.count,
             "size_bytes": size,
@@ -419,8 +419,16 @@ class Engine:
 
 
 def _check_same_space(
-    folder: str, built: EmbedderIdentity, model: str | None, embedder: Embedder | None
+    folder: str,
+    built: EmbedderIdentity,
+    model: str | None,
+    embedder: Embedder | None,
+    given: dict[str, Any] | None = None,
 ) -> None:
+    """Raise when the embedder or the settings asked for would not make the index's space."""
+    from mmsearch.embedders.auto import space_conflicts
+
+    rebuild = f"delete {folder} (or pick another --index) and run mmsearch index again"
     asked = None
     if embedder is not None and embedder.identity != built:
         asked = embedder.identity.describe()
@@ -430,5 +438,11 @@ def _check_same_space(
         raise EmbedderMismatchError(
             f"the index at {folder} was built with {built.describe()}, not {asked}; "
             f"vectors of different models can't be mixed. Open it without --model, or "
-            f"rebuild it: delete {folder} (or pick another --index) and run mmsearch index again"
+            f"rebuild it: {rebuild}"
+        )
+    conflicts = space_conflicts(built, given or {})
+    if conflicts:
+        raise EmbedderMismatchError(
+            f"the index at {folder} was built with {'; '.join(conflicts)}; these settings "
+            f"only apply to a new index. Drop them, or rebuild it: {rebuild}"
         )

@@ -69,6 +69,27 @@ SETTINGS: tuple[Setting, ...] = (
         ("auto", "bf16", "fp32"),
     ),
     Setting("batch_size", int, 32, "Images or text chunks per model call."),
+    Setting(
+        "conse_top_t",
+        int,
+        100,
+        "Offline model, new indexes: how many of an image's likeliest ImageNet classes"
+        " make up its vector (1-1000).",
+    ),
+    Setting(
+        "conse_temperature",
+        float,
+        3.0,
+        "Offline model, new indexes: softmax temperature over the classifier's logits;"
+        " higher mixes the classes more evenly.",
+    ),
+    Setting(
+        "conse_templates",
+        str,
+        "a photo of a {}.|a photo of the {}.|a close-up photo of a {}.|a picture of a {}.|{}",
+        "Offline model, new indexes: the prompts a class name is put in, separated by |,"
+        " each with one {}.",
+    ),
     Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
     Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
     Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),

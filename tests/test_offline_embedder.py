@@ -334,3 +334,81 @@ def test_quiet_lazy_and_offline(emb: OfflineEmbedder) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr == ""
+
+
+def test_conse_settings_reach_a_new_index_and_guard_an_old_one(
+    tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    from click.testing import CliRunner
+
+    from mmsearch.cli import cli
+
+    media = tmp_path / "media"
+    media.mkdir()
+    photos["coffee"].save(media / "coffee.png")
+    photos["cat"].save(media / "cat.png")
+    index = str(tmp_path / "idx")
+    runner = CliRunner()
+    base = ["--index", index]
+    made = runner.invoke(
+        cli,
+        [
+            "index",
+            *base,
+            "--model",
+            "offline",
+            "--conse-top-t",
+            "20",
+            "--conse-temperature",
+            "2",
+            str(media),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    info = json.loads(runner.invoke(cli, ["info", *base, "--json"]).output)
+    options = info["embedder"]["options"]
+    assert options["top_t"] == 20 and options["temperature"] == 2.0
+    assert options["templates"] == list(offline.DEFAULT_TEMPLATES)
+    assert "model options" in runner.invoke(cli, ["info", *base]).output
+    found = runner.invoke(cli, ["search", *base, "--json", "a cup of espresso"])
+    assert json.loads(found.output)["results"][0]["path"].endswith("coffee.png")
+
+    # The same value again is fine; another one is refused with a one-line reason.
+    again = runner.invoke(cli, ["index", *base, "--conse-top-t", "20", str(media)])
+    assert again.exit_code == 0, again.output
+    other = runner.invoke(cli, ["index", *base, "--conse-top-t", "50", str(media)])
+    assert other.exit_code != 0
+    assert "built with conse_top_t 20, not 50" in other.output
+    assert "Traceback" not in other.output
+    templates = runner.invoke(cli, ["index", *base, "--conse-templates", "a {}|{}", str(media)])
+    assert templates.exit_code != 0 and "conse_templates" in templates.output
+
+
+def test_bad_conse_settings_are_one_line_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mmsearch.cli import cli
+
+    runner = CliRunner()
+    for args, words in (
+        (["--conse-templates", "no placeholder"], "one '{}'"),
+        (["--conse-top-t", "0"], "top_t must be an integer from 1 to 1000"),
+        (["--conse-temperature", "-1"], "temperature must be a positive number"),
+    ):
+        index = str(tmp_path / f"idx{len(words)}")
+        result = runner.invoke(
+            cli, ["index", "--index", index, "--model", "offline", *args, str(tmp_path)]
+        )
+        assert result.exit_code != 0, args
+        assert words in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_setting_defaults_are_the_embedder_defaults() -> None:
+    from mmsearch.embedders.auto import embedder_options
+    from mmsearch.settings import Settings
+
+    chosen = embedder_options("offline", Settings.resolve())
+    assert chosen["top_t"] == offline.DEFAULT_TOP_T
+    assert chosen["temperature"] == offline.DEFAULT_TEMPERATURE
+    assert chosen["templates"] == list(offline.DEFAULT_TEMPLATES)

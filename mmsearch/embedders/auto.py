@@ -15,9 +15,9 @@ import socket
 from typing import Any
 
 from mmsearch.embedders import canonical_name, create_embedder
-from mmsearch.embedders.base import Embedder
+from mmsearch.embedders.base import Embedder, EmbedderIdentity
 from mmsearch.errors import MmsearchError
-from mmsearch.settings import Settings
+from mmsearch.settings import Settings, setting
 
 
 def embedder_options(name: str, settings: Settings) -> dict[str, Any]:
@@ -32,8 +32,58 @@ def embedder_options(name: str, settings: Settings) -> dict[str, Any]:
             "batch_size": settings.batch_size,
         }
     if key == "offline":
-        return {"precision": settings.precision}
+        return {
+            "precision": settings.precision,
+            "batch_size": settings.batch_size,
+            **{option: getattr(settings, name) for name, option in OFFLINE_SPACE.items()},
+            "templates": split_templates(settings.conse_templates),
+        }
     return {}
+
+
+OFFLINE_SPACE = {
+    "conse_top_t": "top_t",
+    "conse_temperature": "temperature",
+    "conse_templates": "templates",
+}
+"""Settings that shape the offline model's vector space -> its identity options."""
+
+
+def split_templates(raw: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"a photo of a {}.|{}"`` -> ``["a photo of a {}.", "{}"]`` (a list passes through)."""
+    if isinstance(raw, str):
+        return [part.strip() for part in raw.split("|") if part.strip()]
+    return list(raw)
+
+
+def space_conflicts(identity: EmbedderIdentity, given: dict[str, Any]) -> list[str]:
+    """Explicit settings in ``given`` that disagree with how the index's space was built.
+
+    Returned as ``"name built_value, not given_value"`` phrases, for an error.
+    """
+    if identity.name != "offline":
+        return []
+    out = []
+    for name, option in OFFLINE_SPACE.items():
+        if given.get(name) is None or option not in identity.options:
+            continue
+        built = identity.options[option]
+        value = setting(name).parse(given[name])
+        if option == "templates":
+            value, built = split_templates(value), list(built)
+        if value != built:
+            out.append(f"{name} {_show(built)}, not {_show(value)}")
+    return out
+
+
+def _show(value: Any) -> str:
+    return (
+        "|".join(value)
+        if isinstance(value, list)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 def _offline_mode() -> bool:
