@@ -35,7 +35,8 @@ def embedder_options(name: str, settings: Settings) -> dict[str, Any]:
         return {
             "precision": settings.precision,
             "batch_size": settings.batch_size,
-            **{option: getattr(settings, name) for name, option in OFFLINE_SPACE.items()},
+            "top_t": settings.conse_top_t,
+            "temperature": settings.conse_temperature,
             "templates": split_templates(settings.conse_templates),
         }
     return {}
@@ -77,13 +78,11 @@ def space_conflicts(identity: EmbedderIdentity, given: dict[str, Any]) -> list[s
 
 
 def _show(value: Any) -> str:
-    return (
-        "|".join(value)
-        if isinstance(value, list)
-        else f"{value:g}"
-        if isinstance(value, float)
-        else str(value)
-    )
+    if isinstance(value, list):
+        return "|".join(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def _offline_mode() -> bool:
