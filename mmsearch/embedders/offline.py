@@ -20,6 +20,11 @@ names that OpenAI published with CLIP (MIT licence): "tabby cat", "espresso",
 
 The image side can only say what ImageNet's 1000 classes can say: it finds
 "a cat", "a cup of coffee" or "a rocket", not "my sister at the beach".
+``top_t``, ``temperature`` and ``templates`` are the ``conse_*`` settings; their
+defaults were chosen on the tuning queries of ``benchmarks/quality.py``, and
+``benchmarks/offline_variants.py`` shows that no other choice did better on the
+held-out ones. Loading the two models lives in
+:mod:`mmsearch.embedders.offline_weights`.
 
 Precision: on CPUs with native bf16 (see
 :func:`mmsearch.embedders.base.resolve_precision`), ``precision="auto"`` runs
