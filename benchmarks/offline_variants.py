@@ -23,8 +23,11 @@ Text-in-image queries are left out (the OCR view answers those).
 Measured 2026-11-29: only removing the centroid direction gained on both
 splits here (0.72 -> 0.79 tuning, 0.63 -> 0.64 held-out at the default
 ``top_t``), but through the engine, beside the OCR view's uncentred text
-vectors and the score calibration, it lost on both (0.72 -> 0.70 and
-0.64 -> 0.60), so it is not the default.
+vectors (a library this small has too few segments per view for the
+z-score calibration, so raw cosines meet), it lost on both (0.72 -> 0.70 and
+0.64 -> 0.60). Removing the same direction from text vectors as well (queries,
+passages, OCR lines) gave 0.78 tuning and 0.64 held-out through the engine: no
+held-out gain, so it is not the default either.
 """
 
 from __future__ import annotations
