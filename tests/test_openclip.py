@@ -91,3 +91,24 @@ def test_missing_weights_and_bad_model_are_clear_errors(tmp_path: Path) -> None:
         create_embedder("openclip", weights=str(tmp_path / "nope.pt"))
     with pytest.raises(ConfigError, match="unknown open_clip model"):
         create_embedder("openclip", clip_model="ViT-Nonexistent")
+
+
+def test_reopening_with_other_space_settings_is_refused(
+    tiny_clip, library: Path, tmp_path: Path
+) -> None:
+    config, weights = tiny_clip
+    runner = CliRunner()
+    idx = str(tmp_path / "idx")
+    made = ["--index", idx, "--model", "openclip", "--clip-model", str(config)]
+    result = runner.invoke(cli, ["index", str(library), *made, "--weights", str(weights)])
+    assert result.exit_code == 0, result.output
+    # The same settings again, or none, are fine; settings of other models mean nothing here.
+    for extra in ([], ["--clip-model", str(config)], ["--weights", str(weights)]):
+        again = runner.invoke(cli, ["index", str(library), "--index", idx, *extra])
+        assert again.exit_code == 0, (extra, again.output)
+    ignored = runner.invoke(cli, ["index", str(library), "--index", idx, "--conse-top-t", "5"])
+    assert ignored.exit_code == 0, ignored.output
+    other = runner.invoke(cli, ["index", str(library), "--index", idx, "--clip-model", "RN50"])
+    assert other.exit_code != 0
+    assert "built with clip_model" in other.output and "not RN50" in other.output
+    assert "Traceback" not in other.output

@@ -42,12 +42,15 @@ def embedder_options(name: str, settings: Settings) -> dict[str, Any]:
     return {}
 
 
-OFFLINE_SPACE = {
-    "conse_top_t": "top_t",
-    "conse_temperature": "temperature",
-    "conse_templates": "templates",
+SPACE_SETTINGS: dict[str, dict[str, str]] = {
+    "offline": {
+        "conse_top_t": "top_t",
+        "conse_temperature": "temperature",
+        "conse_templates": "templates",
+    },
+    "openclip": {"clip_model": "clip_model", "pretrained": "pretrained", "weights": "weights"},
 }
-"""Settings that shape the offline model's vector space -> its identity options."""
+"""Per embedder: the settings that shape its vector space -> its identity options."""
 
 
 def split_templates(raw: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -57,21 +60,30 @@ def split_templates(raw: str | list[str] | tuple[str, ...]) -> list[str]:
     return list(raw)
 
 
+def _normalised(option: str, value: Any) -> Any:
+    """A setting's value as the embedder records it in its identity."""
+    if option == "templates":
+        return split_templates(value)
+    if option == "clip_model" and str(value).endswith(".json"):
+        return os.path.abspath(str(value))
+    if option == "weights":
+        return os.path.abspath(os.path.expanduser(str(value)))
+    return value
+
+
 def space_conflicts(identity: EmbedderIdentity, given: dict[str, Any]) -> list[str]:
     """Explicit settings in ``given`` that disagree with how the index's space was built.
 
+    Only settings of the index's own embedder count (``--conse-top-t`` means
+    nothing to an open_clip index), and only options the identity recorded.
     Returned as ``"name built_value, not given_value"`` phrases, for an error.
     """
-    if identity.name != "offline":
-        return []
     out = []
-    for name, option in OFFLINE_SPACE.items():
+    for name, option in SPACE_SETTINGS.get(identity.name, {}).items():
         if given.get(name) is None or option not in identity.options:
             continue
-        built = identity.options[option]
-        value = setting(name).parse(given[name])
-        if option == "templates":
-            value, built = split_templates(value), list(built)
+        built = _normalised(option, identity.options[option])
+        value = _normalised(option, setting(name).parse(given[name]))
         if value != built:
             out.append(f"{name} {_show(built)}, not {_show(value)}")
     return out
