@@ -21,25 +21,14 @@ from mmsearch.settings import Settings, setting
 
 
 def embedder_options(name: str, settings: Settings) -> dict[str, Any]:
-    """The settings a named embedder takes."""
-    key = canonical_name(name)
-    if key == "openclip":
-        return {
-            "clip_model": settings.clip_model,
-            "pretrained": settings.pretrained,
-            "weights": settings.weights,
-            "precision": settings.precision,
-            "batch_size": settings.batch_size,
-        }
-    if key == "offline":
-        return {
-            "precision": settings.precision,
-            "batch_size": settings.batch_size,
-            "top_t": settings.conse_top_t,
-            "temperature": settings.conse_temperature,
-            "templates": split_templates(settings.conse_templates),
-        }
-    return {}
+    """The settings a named embedder takes: its space settings, precision and batch size."""
+    space = SPACE_SETTINGS.get(canonical_name(name))
+    if space is None:
+        return {}
+    options = {option: getattr(settings, setting_name) for setting_name, option in space.items()}
+    if "templates" in options:
+        options["templates"] = split_templates(options["templates"])
+    return {**options, "precision": settings.precision, "batch_size": settings.batch_size}
 
 
 SPACE_SETTINGS: dict[str, dict[str, str]] = {
