@@ -25,9 +25,9 @@ from pathlib import Path
 
 from benchmarks.common import photo_library, random_clip_weights, scratch, table
 from mmsearch import Engine
-from mmsearch.decode import load_image
 from mmsearch.embedders import create_embedder
 from mmsearch.embedders.base import Embedder
+from mmsearch.media.decode import load_image
 
 
 def make_embedder(name: str, folder: Path, precision: str) -> Embedder:

@@ -19,7 +19,7 @@ Measured in one run, interleaved, best of ``--repeat`` (ms per image):
     baseline      decode a 1600x1200 JPEG at 224 + the offline model
                   (EfficientNet-Lite0 ConSE), batches of 32: ingest without OCR
     decode        the extra decode OCR needs: at 1600 (full OCR) or 800 (gate)
-    gate          mmsearch.ocr.ocr_gate on those decodes
+    gate          mmsearch.media.ocr.ocr_gate on those decodes
     full OCR      ocr_image(policy="on") on text images and on plain photos
 
 and: the gate's overhead on plain photos as a percentage of the baseline, its
@@ -41,7 +41,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.common import photo_library, scratch, table
-from mmsearch import ocr
+from mmsearch.media import ocr
 
 OCR_SIDE = 1600
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -381,8 +381,8 @@ def best_of(repeat: int, steps: dict[str, Callable[[], int]]) -> dict[str, tuple
 
 def ingest_timings(n: int, repeat: int) -> tuple[dict[str, tuple[float, float]], list[Image.Image]]:
     """Timings, and the library decoded at 800 px (what the gate needs)."""
-    from mmsearch.decode import load_image
     from mmsearch.embedders import create_embedder
+    from mmsearch.media.decode import load_image
 
     with scratch() as tmp:
         paths = [str(p) for p in photo_library(Path(tmp) / "library", n)]

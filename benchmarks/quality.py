@@ -29,7 +29,7 @@ from PIL import Image
 
 from benchmarks.common import scratch, table
 from mmsearch import Engine
-from mmsearch.query import Part, Query
+from mmsearch.search.query import Part, Query
 
 QUERIES = Path(__file__).with_name("quality_queries.json")
 

@@ -29,7 +29,7 @@ from PIL import Image
 from benchmarks.common import package_photos, scratch, table
 from benchmarks.ingest import make_embedder
 from mmsearch import Engine
-from mmsearch.video import sample_frames
+from mmsearch.media.video.sampler import sample_frames
 
 
 def make_test_video(path: Path, seconds: float, fps: int = 30, shot: float = 5.0) -> Path:

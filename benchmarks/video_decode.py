@@ -1,4 +1,4 @@
-"""Benchmark mmsearch.video.sample_frames against plain decoding.
+"""Benchmark mmsearch.media.video.sampler.sample_frames against plain decoding.
 
     python benchmarks/video_decode.py                 # 60 s 720p 30 fps H.264, made once
     python benchmarks/video_decode.py --video my.mp4  # any file
@@ -33,8 +33,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from mmsearch.video import sample_frames
-from mmsearch.video_shots import Thumbnailer
+from mmsearch.media.video.sampler import sample_frames
+from mmsearch.media.video.shots import Thumbnailer
 
 CACHE = Path(tempfile.gettempdir()) / "mmsearch-bench-720p30-60s.mp4"
 

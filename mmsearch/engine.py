@@ -5,7 +5,7 @@
         report = engine.index(["~/Pictures"])
         hits = engine.search("a cat on a sofa", k=10)
 
-The CLI, the server and library users all go through it. It never prints:
+The CLI and library users all go through it. It never prints:
 one-line notices (for example "using the offline model because ...") go to
 the ``on_notice`` callback, progress to ``on_progress``.
 """
@@ -21,33 +21,34 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from mmsearch.decode import DecodeOptions
-from mmsearch.describe import describe_asset
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
-from mmsearch.encode import QueryEncoder
 from mmsearch.errors import (
     EmbedderMismatchError,
     IndexNotFoundError,
     MissingDependencyError,
     PathError,
 )
-from mmsearch.filters import allowed_segment_ids
-from mmsearch.indexer import Indexer, IndexReport, ProgressCallback
-from mmsearch.locking import WriterLock
-from mmsearch.manifest import Manifest, read_manifest, write_manifest
-from mmsearch.ocr_pass import OcrReport
-from mmsearch.query import Query, simple_query
-from mmsearch.ranking import EncodedPart, rank
-from mmsearch.results import Hit, SearchResult
-from mmsearch.searcher import Searcher
+from mmsearch.ingest.indexer import Indexer
+from mmsearch.ingest.ocr_pass import OcrReport
+from mmsearch.ingest.report import IndexReport, ProgressCallback
+from mmsearch.media.decode import DecodeOptions
+from mmsearch.search.encode import QueryEncoder
+from mmsearch.search.filters import allowed_segment_ids
+from mmsearch.search.query import Query, simple_query
+from mmsearch.search.rank import EncodedPart, rank
+from mmsearch.search.results import Hit, SearchResult
+from mmsearch.search.retrieve import Searcher
+from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.settings import Settings
+from mmsearch.store.describe import describe_asset
+from mmsearch.store.locking import WriterLock
+from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset
 from mmsearch.store.sync import catch_up, load_or_rebuild
 from mmsearch.store.vectors import VectorStore, open_vector_store
-from mmsearch.thumbnails import make_thumbnail
-from mmsearch.verify import VerifyReport
+from mmsearch.store.verify import VerifyReport
 
 DB_NAME = "index.sqlite"
 LOCK_NAME = "writer.lock"
@@ -167,7 +168,7 @@ class Engine:
     def index(
         self, paths: Sequence[str | os.PathLike[str]], on_progress: ProgressCallback | None = None
     ) -> IndexReport:
-        """Bring the index up to date with files and folders; see :mod:`mmsearch.indexer`."""
+        """Bring the index up to date with files and folders; see :mod:`mmsearch.ingest.indexer`."""
         expanded = [_expand(p) for p in paths]
         missing = [p for p in expanded if not os.path.exists(p)]
         if missing:
@@ -196,9 +197,9 @@ class Engine:
         """Read the words of indexed images that have not had OCR at ``policy``.
 
         ``policy`` defaults to the ``ocr`` setting, with ``off`` taken as ``on``
-        (asking for an OCR pass means wanting OCR); see :mod:`mmsearch.ocr_pass`.
+        (asking for an OCR pass means wanting OCR); see :mod:`mmsearch.ingest.ocr_pass`.
         """
-        from mmsearch.ocr_pass import run_ocr_pass
+        from mmsearch.ingest.ocr_pass import run_ocr_pass
 
         chosen = policy or (self.settings.ocr if self.settings.ocr != "off" else "on")
         expanded = [_expand(p) for p in paths]
@@ -387,7 +388,7 @@ class Engine:
         are deleted (their files re-embedded on the next index run) and the
         vector file is rebuilt.
         """
-        from mmsearch.verify import verify_index
+        from mmsearch.store.verify import verify_index
 
         on_disk = open_vector_store(
             self.manifest.vector_store, self._vector_path(), self.identity.dim

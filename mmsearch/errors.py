@@ -2,7 +2,7 @@
 
 Every error the library raises on purpose derives from :class:`MmsearchError`,
 so a caller can catch one class. The CLI turns each into a one-line message
-and a non-zero exit status; the server will map them to HTTP statuses.
+and a non-zero exit status (``exit_code``).
 
     MmsearchError
     ├── ConfigError            a bad setting or option value
@@ -17,7 +17,7 @@ and a non-zero exit status; the server will map them to HTTP statuses.
     └── PathError              a path given by the user does not exist
 
 Per-file ingestion failures are not exceptions: they are collected in the run's
-report (:class:`mmsearch.indexer.Skip`) with the path and the reason.
+report (:class:`mmsearch.ingest.report.Skip`) with the path and the reason.
 """
 
 from __future__ import annotations

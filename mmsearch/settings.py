@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmsearch.errors import ConfigError
+from mmsearch.kinds import OCR_POLICIES, PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "auto",
         "Model precision on CPU: auto (bf16 where the CPU has native bf16), bf16 or fp32.",
-        ("auto", "bf16", "fp32"),
+        PRECISIONS,
     ),
     Setting("batch_size", int, 32, "Images or text chunks per model call."),
     Setting(
@@ -105,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "Read the words in images and video keyframes: auto (a cheap text detector decides), "
         "on or off.",
-        ("auto", "on", "off"),
+        OCR_POLICIES,
     ),
     Setting(
         "frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."

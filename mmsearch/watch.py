@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from mmsearch.engine import Engine
 from mmsearch.errors import ConfigError, PathError
-from mmsearch.indexer import IndexReport
+from mmsearch.ingest.report import IndexReport
 
 MAX_BURST_FACTOR = 10  # a burst is cut after this many debounce periods
 
@@ -56,7 +56,7 @@ def watch(
     """Index ``paths``, then keep the index current until ``stop_event`` is set.
 
     Ctrl-C raises :class:`KeyboardInterrupt` as usual (between or during bursts;
-    what was committed stays, see :mod:`mmsearch.indexer`).
+    what was committed stays, see :mod:`mmsearch.ingest.indexer`).
     """
     import watchfiles
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from mmsearch.chunking import chunk_text
+from mmsearch.ingest.chunking import chunk_text
 
 
 def spans(text: str) -> list[tuple[int, int]]:

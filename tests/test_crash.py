@@ -2,8 +2,8 @@
 
 Each test starts the real CLI in a subprocess over a generated library, kills
 it early, mid-run (some batches committed) or inside the vector-file save (held
-there by the ``MMSEARCH_TEST_PAUSE_BEFORE_RENAME`` hook of
-``mmsearch/store/faiss_store.py``), reruns it to completion and checks: every
+there by ``tests/support/pausing_cli.py``, which runs the CLI with a pause injected
+before each rename), reruns it to completion and checks: every
 file indexed exactly once, no duplicate segments, the vector file on disk holds
 exactly SQLite's segments with exactly their vectors, ``mmsearch verify`` is ok,
 nothing committed before the kill was embedded again, and the killed indexer's
@@ -26,8 +26,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from mmsearch.store.faiss_store import PAUSE_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -60,24 +58,25 @@ def index_cmd(lib: Path, idx: Path) -> list[str]:
     return cli("index", str(lib), "--index", str(idx), "--model", "hash", "--batch-size", "8")
 
 
+PAUSING_CLI = Path(__file__).parent / "support" / "pausing_cli.py"
+
+
 def start(lib: Path, idx: Path, pause: Path | None = None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
-    if pause is not None:
-        env[PAUSE_ENV] = str(pause)
+    cmd = [*index_cmd(lib, idx), "--json"]
+    if pause is not None:  # the same command through the launcher that holds each save
+        cmd = [sys.executable, str(PAUSING_CLI), str(pause), *cmd[3:]]
     return subprocess.Popen(
-        [*index_cmd(lib, idx), "--json"],
+        cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
         start_new_session=True,
     )
 
 
 def run_to_completion(lib: Path, idx: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
     done = subprocess.run(
-        [*index_cmd(lib, idx), "--json"], capture_output=True, text=True, env=env, timeout=60
+        [*index_cmd(lib, idx), "--json"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsearch.decode import (
+from mmsearch.media.decode import (
     DecodeError,
     DecodeOptions,
     decode_file,
@@ -17,7 +17,7 @@ from mmsearch.decode import (
     load_image,
     register_heif,
 )
-from mmsearch.formats import modality_of
+from mmsearch.media.formats import modality_of
 from tests.conftest import real_photos, solid
 
 

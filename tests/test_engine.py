@@ -226,7 +226,7 @@ def test_text_and_image_query_combined(tmp_path: Path, library: Path) -> None:
 
 
 def test_every_supported_format_and_real_photos_are_indexed(tmp_path: Path) -> None:
-    from mmsearch.decode import register_heif
+    from mmsearch.media.decode import register_heif
     from tests.conftest import real_photos
 
     register_heif()

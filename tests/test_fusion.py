@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mmsearch.fusion import (
+from mmsearch.search.fusion import (
     adaptive_cutoff,
     calibrate_modalities,
     collapse_near_duplicates,
@@ -351,7 +351,7 @@ def test_calibrate_edge_cases() -> None:
 
 
 def test_separation_cut_finds_a_clear_head_and_leaves_noise_alone() -> None:
-    from mmsearch.fusion import separation_cut
+    from mmsearch.search.fusion import separation_cut
 
     rng = np.random.default_rng(3)
     noise = sorted(rng.normal(0.2, 0.05, 60), reverse=True)

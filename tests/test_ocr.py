@@ -1,4 +1,4 @@
-"""OCR: the gate, the recognised lines and their boxes (mmsearch.ocr).
+"""OCR: the gate, the recognised lines and their boxes (mmsearch.media.ocr).
 
 Text images are rendered in tmp_path with Pillow's built-in font (Aileron,
 inside Pillow since 10.1); the plain photos and ``page.png`` ship with
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from mmsearch import ocr
 from mmsearch.errors import ConfigError, MissingDependencyError
+from mmsearch.media import ocr
 
 needs_rapidocr = pytest.mark.skipif(
     importlib.util.find_spec("rapidocr_onnxruntime") is None,

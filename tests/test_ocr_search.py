@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmsearch import Engine
 from mmsearch.cli import cli
-from mmsearch.query import Query
+from mmsearch.search.query import Query
 from tests.conftest import solid
 from tests.videogen import make_video
 

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import mmsearch.searcher as searcher_module
+import mmsearch.search.retrieve as searcher_module
 from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.embedders.hashing import HashEmbedder
 from mmsearch.errors import QueryError
-from mmsearch.query import Query
+from mmsearch.search.query import Query
 from tests.conftest import solid
 
 OTHER = [

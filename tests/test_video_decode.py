@@ -1,4 +1,4 @@
-"""Tests for mmsearch.video: probing, sampling, shot detection, folding, bad input."""
+"""Tests for mmsearch.media.video.sampler: probing, sampling, shot detection, folding, bad input."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import pytest
 from PIL import Image
 
 from mmsearch.errors import MmsearchError
-from mmsearch.video import (
+from mmsearch.ingest.video import KeptFrame, fold_redundant
+from mmsearch.media.video.sampler import (
     DEFAULT_SHOT_THRESHOLD,
-    KeptFrame,
     SampledFrame,
     VideoDecodeError,
     VideoInfo,
-    fold_redundant,
     probe,
     sample_frames,
 )

@@ -6,7 +6,6 @@ returns is float32 and L2-normalised, so a dot product is a cosine similarity.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from mmsearch.errors import ConfigError
+from mmsearch.kinds import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -112,18 +112,15 @@ def cpu_has_bf16() -> bool:
     return False
 
 
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
 def resolve_precision(precision: str | None = None) -> str:
     """Pick ``bf16`` or ``fp32`` for CPU inference.
 
-    ``auto`` (the default, or ``MMSEARCH_PRECISION``) picks bf16 where the CPU
+    ``auto`` (the default) picks bf16 where the CPU
     has native bf16 support: measured here, open_clip in bf16 runs about 3.5x
     the fp32 speed with cosine >= 0.9999 to the fp32 embeddings. Elsewhere bf16
     is emulated and slower, so fp32 is used.
     """
-    value = (precision or os.environ.get("MMSEARCH_PRECISION") or "auto").lower()
+    value = (precision or "auto").lower()
     if value not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {value!r}")
     if value == "auto":

@@ -230,7 +230,7 @@ class OfflineEmbedder:
     recorded in the identity; ``precision``, ``device``, ``batch_size`` and
     ``cache_dir`` only change how it is computed. ``precision`` is the text
     encoder's; the classifier runs in bf16 only when ``"bf16"`` is asked for
-    explicitly (argument or ``MMSEARCH_PRECISION``), see the module docstring.
+    explicitly (the ``precision`` setting), see the module docstring.
     """
 
     image_size: int = IMAGE_SIZE
@@ -250,7 +250,7 @@ class OfflineEmbedder:
         self.temperature = _check_temperature(temperature)
         self.templates = _check_templates(templates)
         self.precision = resolve_precision(precision)
-        asked = (precision or os.environ.get("MMSEARCH_PRECISION") or "auto").lower()
+        asked = (precision or "auto").lower()
         self.image_precision = "bf16" if asked == "bf16" else "fp32"
         self.batch_size = _check_batch_size(batch_size)
         for module in ("torch", "timm", "sentence_transformers", "tokenizers"):

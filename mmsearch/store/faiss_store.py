@@ -12,51 +12,19 @@ by processes that died while saving.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mmsearch.errors import import_optional
+from mmsearch.store.files import atomic_write, remove_dead_temporaries
 
 
 def _faiss() -> Any:
     return import_optional("faiss", "faiss", "the FAISS vector store")
-
-
-# Test hook (tests/test_crash.py): when this variable names a file, ``FaissStore.save``
-# writes the target's path into it before each rename and waits (at most a minute) until
-# the test deletes it, so a test can kill the process at exactly that point.
-PAUSE_ENV = "MMSEARCH_TEST_PAUSE_BEFORE_RENAME"
-
-
-def _pause_for_test(target: str) -> None:
-    flag = os.environ.get(PAUSE_ENV)
-    if not flag:
-        return
-    with open(f"{flag}.tmp", "w", encoding="utf-8") as f:
-        f.write(target)
-    os.replace(f"{flag}.tmp", flag)
-    deadline = time.monotonic() + 60
-    while os.path.exists(flag) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def atomic_write(
-    path: str, data: bytes, before_rename: Callable[[str], None] | None = None
-) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    if before_rename is not None:
-        before_rename(path)
-    os.replace(tmp, path)
 
 
 class VectorFileError(Exception):
@@ -64,6 +32,10 @@ class VectorFileError(Exception):
 
 
 class FaissStore:
+    # Called with the target path just before each file of a save is renamed into place;
+    # the crash tests' launcher sets it to hold a process there (tests/support/pausing_cli.py).
+    before_rename: ClassVar[Callable[[str], None] | None] = None
+
     def __init__(self, path: str, dim: int) -> None:
         self.path = path
         self.stamp_path = path + ".json"
@@ -145,31 +117,9 @@ class FaissStore:
         return scores, ids
 
     def save(self) -> None:
-        _remove_dead_temporaries(self.path)
-        _remove_dead_temporaries(self.stamp_path)
+        remove_dead_temporaries(self.path)
+        remove_dead_temporaries(self.stamp_path)
         data = self._faiss.serialize_index(self.index).tobytes()
-        atomic_write(self.path, data, _pause_for_test)
+        atomic_write(self.path, data, FaissStore.before_rename)
         stamp = {"format": 1, "count": self.count, "max_id": self._max_id, "dim": self.dim}
-        atomic_write(self.stamp_path, json.dumps(stamp).encode(), _pause_for_test)
-
-
-def _remove_dead_temporaries(path: str) -> None:
-    """Delete ``path.tmp-PID`` files whose process is gone (killed while saving)."""
-    folder, name = os.path.split(path)
-    prefix = f"{name}.tmp-"
-    for entry in os.listdir(folder or "."):
-        pid = entry[len(prefix) :]
-        if not entry.startswith(prefix) or not pid.isdigit() or _alive(int(pid)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(folder, entry))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+        atomic_write(self.stamp_path, json.dumps(stamp).encode(), FaissStore.before_rename)

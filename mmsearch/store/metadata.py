@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, delete, event, func, select, text, update
@@ -19,24 +20,11 @@ SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ev
 
 
 @dataclass
-class SegmentRow:
-    """A segment to insert: its place in the asset and its vector."""
-
-    view: str
-    vector: np.ndarray
-    ord: int = 0
-    char_start: int | None = None
-    char_end: int | None = None
-    t_start: float | None = None
-    t_end: float | None = None
-    t_best: float | None = None
-    text: str | None = None
-    box: list[float] | None = None
-
-
-@dataclass
 class AssetRecord:
-    """What the indexer knows of one file when it writes it."""
+    """What the indexer knows of one file when it writes it: its path and the asset's columns.
+
+    Every field but ``path`` is an :class:`Asset` column of the same name.
+    """
 
     path: str  # absolute
     modality: str
@@ -48,6 +36,13 @@ class AssetRecord:
     duration: float | None = None
     taken_at: str | None = None
     meta: dict | None = None
+
+    def columns(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
+
+
+CONTENT_FACTS = ("width", "height", "duration", "taken_at", "meta")
+"""Asset columns that follow from the file's bytes, so a copy of a file shares them."""
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -230,47 +225,28 @@ class MetadataStore:
 
     # -- writes ----------------------------------------------------------
 
-    def add_asset(self, s: Session, record: AssetRecord, segments: Iterable[SegmentRow]) -> Asset:
+    def add_asset(self, s: Session, record: AssetRecord, segments: Iterable[Segment]) -> Asset:
+        """Insert the file ``record`` describes with its new (unsaved) ``segments``."""
         root, rel = self.root_for(s, record.path)
-        asset = Asset(
-            root_id=root.id,
-            relpath=rel,
-            modality=record.modality,
-            size=record.size,
-            mtime_ns=record.mtime_ns,
-            content_hash=record.content_hash,
-            width=record.width,
-            height=record.height,
-            duration=record.duration,
-            taken_at=record.taken_at,
-            indexed_at=time.time(),
-            meta=record.meta,
-        )
+        asset = Asset(root_id=root.id, relpath=rel, indexed_at=time.time(), **record.columns())
         s.add(asset)
         s.flush()
         self.add_segments(s, asset.id, segments)
         return asset
 
-    def add_segments(self, s: Session, asset_id: int, segments: Iterable[SegmentRow]) -> None:
-        self._insert(s, asset_id, segments)
+    def add_segments(self, s: Session, asset_id: int, segments: Iterable[Segment]) -> None:
+        """Insert new (unsaved) segments under ``asset_id``, with fresh ids."""
+        new_id = self._next_segment_id(s)
+        for segment in segments:
+            segment.id = next(new_id)
+            segment.asset_id = asset_id
+            s.add(segment)
+        s.flush()
 
     def copy_segments(self, s: Session, source_id: int, target_id: int) -> None:
         """Give ``target`` the segments (and vectors) of ``source``: same content."""
         rows = s.scalars(select(Segment).where(Segment.asset_id == source_id).order_by(Segment.id))
-        self._insert(s, target_id, list(rows))
-
-    _COPIED = ("view", "ord", "char_start", "char_end", "t_start", "t_end", "t_best", "text", "box")
-
-    def _insert(self, s: Session, asset_id: int, rows: Iterable[SegmentRow | Segment]) -> None:
-        """Insert segments (new rows, or copies of stored ones) under fresh ids."""
-        new_id = self._next_segment_id(s)
-        for row in rows:
-            fields = {name: getattr(row, name) for name in self._COPIED}
-            vector = row.vector
-            if not isinstance(vector, bytes):
-                vector = np.asarray(vector, dtype=np.float16).tobytes()
-            s.add(Segment(id=next(new_id), asset_id=asset_id, vector=vector, **fields))
-        s.flush()
+        self.add_segments(s, target_id, [row.copy() for row in rows])
 
     def _next_segment_id(self, s: Session) -> Iterator[int]:
         """Segment ids for new rows: never one that was ever used, even if since deleted.

@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from sqlalchemy import (
     JSON,
     Float,
@@ -73,14 +76,29 @@ class Segment(Base):
     ord: Mapped[int] = mapped_column(Integer, default=0)
     char_start: Mapped[int | None] = mapped_column(Integer)
     char_end: Mapped[int | None] = mapped_column(Integer)
-    t_start: Mapped[float | None] = mapped_column(Float)
-    t_end: Mapped[float | None] = mapped_column(Float)
-    t_best: Mapped[float | None] = mapped_column(Float)
+    # a video frame's span and the moment it shows, in seconds (columns keep their old names)
+    start: Mapped[float | None] = mapped_column("t_start", Float)
+    end: Mapped[float | None] = mapped_column("t_end", Float)
+    best_time: Mapped[float | None] = mapped_column("t_best", Float)
     text: Mapped[str | None] = mapped_column(Text)
     box: Mapped[list[float] | None] = mapped_column(JSON)  # OCR line: x0, y0, x1, y1 in [0, 1]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
     asset: Mapped[Asset] = relationship(back_populates="segments")
+
+    @classmethod
+    def new(cls, view: str, vector: np.ndarray, **fields: Any) -> Segment:
+        """A segment to insert: its view, its vector (stored as float16) and its place."""
+        return cls(view=view, vector=np.asarray(vector, dtype=np.float16).tobytes(), **fields)
+
+    def copy(self) -> Segment:
+        """A new, unsaved segment with this one's place, text and vector (no id, no asset)."""
+        return Segment(**{name: getattr(self, name) for name in _SEGMENT_CONTENT})
+
+
+_SEGMENT_CONTENT = tuple(
+    c.key for c in Segment.__mapper__.column_attrs if c.key not in ("id", "asset_id")
+)
 
 
 class Meta(Base):

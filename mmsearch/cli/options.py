@@ -1,0 +1,110 @@
+"""What the command modules share: options derived from the settings table, and the engine.
+
+Every command module imports from here (and from the library), never from
+another command module or from the group in ``mmsearch.cli``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mmsearch.settings import setting
+
+if TYPE_CHECKING:
+    from mmsearch.engine import Engine
+    from mmsearch.ingest.report import Progress
+
+F = Callable[..., Any]
+
+
+def setting_option(name: str, **extra: Any) -> Callable[[F], F]:
+    """A click option derived from the settings table."""
+    s = setting(name)
+    default = f" [default: {s.default}]" if s.default is not None else ""
+    kwargs: dict[str, Any] = {
+        "default": None,
+        "envvar": s.env,
+        "show_envvar": True,
+        "help": s.help + default,
+    }
+    if s.choices:
+        kwargs["type"] = click.Choice(s.choices)
+    elif s.type in (int, float):
+        kwargs["type"] = s.type
+    kwargs.update(extra)
+    return click.option(s.option, name, **kwargs)
+
+
+def index_option(f: F) -> F:
+    return setting_option("index", metavar="DIR", help="Index folder [default: indexes/default].")(
+        f
+    )
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def notice(message: str) -> None:
+    click.echo(f"Note: {message}", err=True)
+
+
+def open_engine(index: str | None, create: bool = False, **settings: Any) -> Engine:
+    """The engine for ``--index``, with notices as ``Note:`` lines on stderr."""
+    from mmsearch.engine import Engine
+
+    return Engine.open(index, create=create, on_notice=notice, **settings)
+
+
+def pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    """``key=value`` arguments as a dict; a bad one is a usage error naming ``what``."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
+        out[key] = value
+    return out
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}", style="dim"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(p: Any) -> None:
+            name = os.path.basename(p.path)
+            bar.update(task, completed=p.done, total=p.total, description=name[-40:])
+
+        yield update

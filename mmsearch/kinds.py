@@ -1,0 +1,47 @@
+"""The project's vocabularies, each named once: a ``Literal`` type and the tuple of its values.
+
+Everything else (settings choices, CLI choices, query validation, storage)
+takes its values from here, so a new modality or fusion mode is added in one
+place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Modality = Literal["image", "text", "video"]
+"""What kind of file an asset is."""
+MODALITIES: tuple[Modality, ...] = get_args(Modality)
+
+View = Literal["pixels", "chunk", "frame", "ocr"]
+"""What kind of segment: an image's pixels, a text passage, a video frame, an OCR line."""
+VIEWS: tuple[View, ...] = get_args(View)
+VISUAL_VIEWS: tuple[View, ...] = ("pixels", "frame")
+"""Views read from pixels; the others (passages, OCR lines) are read from words."""
+
+OcrPolicy = Literal["auto", "on", "off"]
+"""When to read the words in pictures: a cheap detector decides, always, never."""
+OCR_POLICIES: tuple[OcrPolicy, ...] = get_args(OcrPolicy)
+OCR_STRENGTH: dict[str, int] = {"off": 0, "auto": 1, "on": 2}
+"""How thoroughly each policy reads: a pass at a stronger policy re-reads what a weaker one did."""
+
+PartKind = Literal["text", "image", "video", "asset"]
+"""What a query part is: a text, an image file, a video clip, an indexed file."""
+PART_KINDS: tuple[PartKind, ...] = get_args(PartKind)
+
+Fusion = Literal["vector", "rrf", "weighted"]
+"""How a query's parts are combined: summed vectors, or per-part rankings fused late."""
+FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
+DEFAULT_FUSION: Fusion = "vector"
+
+Normaliser = Literal["minmax", "zscore"]
+"""How ``weighted`` fusion puts each ranking's scores on one scale."""
+NORMALISERS: tuple[Normaliser, ...] = get_args(Normaliser)
+
+Sort = Literal["score", "time"]
+"""Result order: by relevance, or newest first."""
+SORTS: tuple[Sort, ...] = get_args(Sort)
+
+Precision = Literal["auto", "bf16", "fp32"]
+"""Model precision on the CPU."""
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)

@@ -1,0 +1,125 @@
+"""Metadata filters → SQL → the segment ids a search may return.
+
+Filters run *before* the top-k cut: the vector store is then searched only
+among the allowed ids (a FAISS ``IDSelector``, or an exact scan when the
+allowed set is small), so a filtered search returns k results whenever k
+matching files exist, however far down the unfiltered ranking they sit.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, column, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from mmsearch.errors import QueryError
+from mmsearch.search.query import Filters
+from mmsearch.store.schema import Asset, Root, Segment, Tag
+
+
+def _epoch_ns(text: str, name: str) -> int:
+    return int(_parse_time(text, name).timestamp() * 1e9)
+
+
+def _parse_time(text: str, name: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise QueryError(f"{name} must be an ISO date like 2021-07-04, not {text!r}") from exc
+
+
+def _path_condition(s: Session, prefix: str) -> Any:
+    """Assets at or under an absolute path, whichever root holds them."""
+    prefix = os.path.abspath(os.path.expanduser(prefix)).rstrip(os.sep) or os.sep
+    conditions = []
+    for root in s.scalars(select(Root)):
+        if root.path == prefix or root.path.startswith(prefix + os.sep):
+            conditions.append(Asset.root_id == root.id)
+        elif prefix.startswith(root.path + os.sep):
+            rel = os.path.relpath(prefix, root.path)
+            under = func.substr(Asset.relpath, 1, len(rel) + 1) == rel + os.sep
+            conditions.append(and_(Asset.root_id == root.id, or_(Asset.relpath == rel, under)))
+    return or_(*conditions) if conditions else Asset.id < 0
+
+
+def text_match_assets(s: Session, phrase: str) -> Any:
+    """Asset ids whose text (document passages, OCR lines) contains ``phrase``.
+
+    Uses the FTS5 index ``segments_fts`` on SQLite (a phrase query: the words
+    in order, case-insensitive), a plain substring test elsewhere.
+    """
+    if s.get_bind().dialect.name == "sqlite":
+        quoted = '"' + phrase.replace('"', '""') + '"'
+        rows = text("SELECT rowid FROM segments_fts WHERE segments_fts MATCH :q")
+        matched = rows.bindparams(q=quoted).columns(column("rowid"))
+        return select(Segment.asset_id).where(Segment.id.in_(matched))
+    return select(Segment.asset_id).where(Segment.text.contains(phrase))
+
+
+def asset_conditions(s: Session, f: Filters) -> list[Any]:
+    """SQL conditions on ``assets`` for every filter but globs."""
+    c: list[Any] = []
+    if f.modalities:
+        c.append(Asset.modality.in_(f.modalities))
+    if f.paths:
+        c.append(or_(*(_path_condition(s, p) for p in f.paths)))
+    bounds = (
+        (f.min_size, Asset.size, ">="),
+        (f.max_size, Asset.size, "<="),
+        (f.min_width, Asset.width, ">="),
+        (f.max_width, Asset.width, "<="),
+        (f.min_height, Asset.height, ">="),
+        (f.max_height, Asset.height, "<="),
+        (f.min_duration, Asset.duration, ">="),
+        (f.max_duration, Asset.duration, "<="),
+    )
+    for value, field_, op in bounds:
+        if value is not None:
+            c.append(field_ >= value if op == ">=" else field_ <= value)
+    if f.modified_after:
+        c.append(Asset.mtime_ns >= _epoch_ns(f.modified_after, "modified_after"))
+    if f.modified_before:
+        c.append(Asset.mtime_ns < _epoch_ns(f.modified_before, "modified_before"))
+    if f.taken_after:
+        c.append(Asset.taken_at >= _parse_time(f.taken_after, "taken_after").isoformat())
+    if f.taken_before:
+        c.append(Asset.taken_at < _parse_time(f.taken_before, "taken_before").isoformat())
+    if f.text_match:
+        c.append(Asset.id.in_(text_match_assets(s, f.text_match)))
+    for key, tag_value in f.tags.items():
+        tagged = select(Tag.asset_id).where(Tag.key == key, Tag.value == str(tag_value))
+        c.append(Asset.id.in_(tagged))
+    return c
+
+
+def allowed_segment_ids(s: Session, f: Filters) -> np.ndarray | None:
+    """Sorted segment ids passing the filters, or ``None`` when nothing is filtered."""
+    if f.is_empty():
+        return None
+    query: Any = select(Segment.id).join(Asset, Segment.asset_id == Asset.id)
+    conditions = asset_conditions(s, f)
+    if conditions:
+        query = query.where(and_(*conditions))
+    if f.globs:
+        ids = _glob_assets(s, f, conditions)
+        query = query.where(Asset.id.in_(ids))
+    return np.fromiter(s.scalars(query.order_by(Segment.id)), dtype=np.int64)
+
+
+def _glob_assets(s: Session, f: Filters, conditions: list[Any]) -> list[int]:
+    """Asset ids whose absolute path matches one of the shell patterns."""
+    patterns = [os.path.expanduser(g) for g in f.globs]
+    query = select(Asset.id, Root.path, Asset.relpath).join(Root, Asset.root_id == Root.id)
+    if conditions:
+        query = query.where(and_(*conditions))
+    out = []
+    for asset_id, root, rel in s.execute(query):
+        path = os.path.join(root, rel)
+        if any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(rel, p) for p in patterns):
+            out.append(asset_id)
+    return out

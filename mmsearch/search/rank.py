@@ -1,0 +1,299 @@
+"""Ranking a query, in this order (each step's numbers are the constants below):
+
+1. parts → query vectors (``vector`` fusion sums them, the late modes keep
+   them apart), moved by relevance feedback (Rocchio);
+2. candidates per query vector, among the ids the filters allow;
+3. views fused late: a file's visual and textual segments, put on one scale
+   (calibrated) when a ranking holds both, and the file takes its best view;
+4. fusion of the per-part rankings (RRF or weighted);
+5. negatives (late modes): candidates too similar to a negative part dropped;
+6. the adaptive relevance cutoff, and ``min_score``;
+7. video frames merged into moments;
+8. near-duplicates collapsed, optionally MMR diversity;
+9. order (score or time) and the page.
+
+Why each rule is what it is: ``docs/design.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmsearch.search.fusion import (
+    adaptive_cutoff,
+    calibrate_modalities,
+    collapse_near_duplicates,
+    early_fusion,
+    exclude_similar,
+    mmr,
+    ranked,
+    rocchio,
+    rrf,
+    separation_cut,
+    weighted_fusion,
+)
+from mmsearch.search.moments import group_moments, moment_margin
+from mmsearch.search.query import Part, Query
+from mmsearch.search.results import Hit, Key, SearchResult
+from mmsearch.search.retrieve import Candidate, Searcher
+
+NEGATIVE_PERCENTILE = 90.0  # default --not-threshold: this percentile of the index's similarities
+CUTOFF_PERCENTILE = 95.0  # a result must beat this percentile of the background scores
+MIN_BACKGROUND = 200  # segments in the sample before the background floor is trusted
+MIN_REFERENCE = 30  # segments per view group in the sample before calibrating (z-scores)
+MMR_LAMBDA = 0.7  # --diverse: relevance against novelty
+OVERFETCH_RESULTS = 3  # candidates fetched per result of the page (at least MIN_CANDIDATES)
+MIN_CANDIDATES = 50
+
+
+@dataclass
+class EncodedPart:
+    part: Part
+    vector: np.ndarray
+
+
+@dataclass
+class _List:
+    """One ranking: its query vector, weight, raw cosines and ranking scores."""
+
+    label: str
+    vector: np.ndarray
+    weight: float
+    raw: dict[Key, float]
+    scores: dict[Key, float]
+    keep: set[Key]
+    ocr: dict[Key, Candidate]  # best OCR line per key, for the results
+
+
+def rank(
+    searcher: Searcher,
+    query: Query,
+    parts: list[EncodedPart],
+    allowed: np.ndarray | None,
+    feedback: tuple[np.ndarray, np.ndarray],
+) -> SearchResult:
+    """Run ``query`` (already validated and encoded) against ``searcher``."""
+    background = searcher.background()
+    want = max(OVERFETCH_RESULTS * (query.offset + query.limit), MIN_CANDIDATES)
+    pool: dict[Key, Candidate] = {}
+    lists = [
+        _ranking(searcher, label, vec, weight, want, allowed, background, query, pool)
+        for label, vec, weight in _query_vectors(query, parts, feedback)
+    ]
+    fused = _fuse(query, lists)
+    vectors = searcher.vectors_of([c.segment_id for c in pool.values()])
+    negatives = [p for p in parts if p.part.negative]
+    if query.fusion != "vector":
+        fused = _drop_negatives(fused, pool, vectors, negatives, query, background)
+    if query.cutoff:
+        kept = set().union(*(lst.keep for lst in lists))
+        fused = {k: v for k, v in fused.items() if k in kept}
+    positives = [p for p in parts if not p.part.negative]
+    sims = {k: _similarities(vectors.get(pool[k].segment_id), positives) for k in fused}
+    if query.min_score is not None:
+        fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= query.min_score}
+    hits = _hits(fused, pool, sims, lists, query, negatives, vectors)
+    hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor())
+    if query.sort == "time":
+        hits.sort(key=lambda h: h.time or "", reverse=True)
+    total = len(hits)
+    page = hits[query.offset : query.offset + query.limit]
+    return SearchResult(page, total, query.fusion)
+
+
+def _query_vectors(
+    query: Query, parts: list[EncodedPart], feedback: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[str, np.ndarray, float]]:
+    more, less = feedback
+
+    def adjust(vec: np.ndarray) -> np.ndarray:
+        if len(more) or len(less):
+            return rocchio(vec, more if len(more) else None, less if len(less) else None)
+        return vec
+
+    positives = [p for p in parts if not p.part.negative]
+    if not positives:  # feedback only: the mean of the liked files
+        return [("more-like", adjust(np.mean(more, axis=0)), 1.0)]
+    if query.fusion == "vector":
+        stacked = np.stack([p.vector for p in parts])
+        weights = [-p.part.weight if p.part.negative else p.part.weight for p in parts]
+        return [("query", adjust(early_fusion(stacked, weights)), 1.0)]
+    return [(p.part.describe(), adjust(p.vector), p.part.weight) for p in positives]
+
+
+def _ranking(
+    searcher: Searcher,
+    label: str,
+    vector: np.ndarray,
+    weight: float,
+    want: int,
+    allowed: np.ndarray | None,
+    background: dict[str, np.ndarray],
+    query: Query,
+    pool: dict[Key, Candidate],
+) -> _List:
+    found = searcher.candidates(vector, want, allowed)
+    scores, best, bg = _fuse_views(found, vector, background)
+    for key, cand in best.items():
+        if key not in pool or cand.similarity > pool[key].similarity:
+            pool[key] = cand
+    raw = {k: c.similarity for k, c in best.items()}
+    keep: set[Key] = set()
+    if query.cutoff and scores:
+        order = ranked(scores)
+        values = [scores[k] for k in order]
+        floor = list(bg) if bg is not None and len(bg) >= MIN_BACKGROUND else None
+        n = adaptive_cutoff(values, background=floor, background_percentile=CUTOFF_PERCENTILE)
+        head = separation_cut(values)
+        keep = set(order[: min(n, head) if head is not None else n])
+    ocr = {k: per["textual"] for k, per in found.items() if _is_ocr(per.get("textual"))}
+    return _List(label, vector, weight, raw, scores, keep, ocr)
+
+
+def _is_ocr(cand: Candidate | None) -> bool:
+    return cand is not None and cand.view == "ocr"
+
+
+def _fuse_views(
+    found: dict[Key, dict[str, Candidate]],
+    vector: np.ndarray,
+    background: dict[str, np.ndarray],
+) -> tuple[dict[Key, float], dict[Key, Candidate], np.ndarray | None]:
+    """One score per key from its views, and the background on that scale.
+
+    When the candidates span both view groups (visual: pixels, frames;
+    textual: passages, OCR lines), each group's cosines become z-scores against
+    the same query's scores on a sample of that group
+    (:func:`mmsearch.search.fusion.calibrate_modalities`), and a file scores by its
+    best view (CombMAX): the words in a picture or the picture itself.
+    Otherwise raw cosines are kept.
+    """
+    groups = sorted({g for per in found.values() for g in per})
+    reference = {g: background[g] @ vector for g in background}
+    everything = np.concatenate(list(reference.values())) if reference else None
+    usable = len(groups) >= 2 and all(
+        g in reference and len(reference[g]) >= MIN_REFERENCE and reference[g].std() > 0
+        for g in groups
+    )
+    if not usable:
+        best = {k: max(per.values(), key=lambda c: c.similarity) for k, per in found.items()}
+        return {k: c.similarity for k, c in best.items()}, best, everything
+    scores: dict[Key, float] = {}
+    best = {}
+    for group in groups:
+        raw = {k: per[group].similarity for k, per in found.items() if group in per}
+        for key, z in calibrate_modalities({group: raw}, {group: reference[group]}).items():
+            if key not in scores or z > scores[key]:
+                scores[key], best[key] = z, found[key][group]
+    bg = [(ref - ref.mean()) / ref.std(ddof=1) for ref in reference.values() if ref.std() > 0]
+    return scores, best, np.concatenate(bg) if bg else None
+
+
+def _fuse(query: Query, lists: list[_List]) -> dict[Key, float]:
+    if len(lists) == 1 or query.fusion == "vector":
+        return dict(lists[0].scores)
+    rankings = [lst.scores for lst in lists]
+    weights = [lst.weight for lst in lists]
+    if query.fusion == "rrf":
+        return rrf(rankings, weights)
+    return weighted_fusion(rankings, weights, method=query.normaliser)
+
+
+def _drop_negatives(
+    fused: dict[Key, float],
+    pool: dict[Key, Candidate],
+    vectors: dict[int, np.ndarray],
+    negatives: list[EncodedPart],
+    query: Query,
+    background: dict[str, np.ndarray],
+) -> dict[Key, float]:
+    for neg in negatives:
+        threshold = query.negative_threshold
+        if threshold is None:
+            sample = [v @ neg.vector for v in background.values()]
+            if not sample:
+                continue
+            threshold = float(np.percentile(np.concatenate(sample), NEGATIVE_PERCENTILE))
+        to_negative = {k: float(vectors[pool[k].segment_id] @ neg.vector) for k in fused}
+        fused = exclude_similar(fused, to_negative, threshold)
+    return fused
+
+
+def _similarities(vector: np.ndarray | None, parts: list[EncodedPart]) -> list[float]:
+    if vector is None:
+        return []
+    return [float(vector @ p.vector) for p in parts]
+
+
+def _hits(
+    fused: dict[Key, float],
+    pool: dict[Key, Candidate],
+    sims: dict[Key, list[float]],
+    lists: list[_List],
+    query: Query,
+    negatives: list[EncodedPart],
+    vectors: dict[int, np.ndarray],
+) -> list[Hit]:
+    """Results best first: files as they are, video frames merged into moments."""
+    frames = [(score, pool[k]) for k, score in fused.items() if k.is_frame]
+    hits = [_hit(pool[k], score, sims[k]) for k, score in fused.items() if not k.is_frame]
+    for moment in group_moments(frames, moment_margin(s for s, _ in frames)):
+        score, best = moment.best
+        hit = _hit(best, score, sims[best.key])
+        hit.start, hit.end = moment.start, moment.end
+        hits.append(hit)
+    ranks = [{k: i for i, k in enumerate(ranked(lst.scores), start=1)} for lst in lists]
+    ocr = {k: c for lst in lists for k, c in lst.ocr.items()}
+    for hit in hits:
+        key = hit.key
+        if key in ocr:
+            hit.ocr_line = ocr[key].snippet
+        vec = vectors.get(hit.segment_id)
+        hit.explain = {
+            "fusion": query.fusion,
+            "segment_id": hit.segment_id,
+            "view": hit.view,
+            "parts": [
+                {
+                    "part": lst.label,
+                    "similarity": round(float(vec @ lst.vector), 6) if vec is not None else None,
+                    "rank": rank_of.get(key),
+                }
+                for lst, rank_of in zip(lists, ranks, strict=True)
+            ],
+        }
+        if negatives and vec is not None:
+            hit.explain["negatives"] = [
+                {"part": n.part.describe(), "similarity": round(float(vec @ n.vector), 6)}
+                for n in negatives
+            ]
+    hits.sort(key=lambda h: (-h.score, h.path, h.start or 0.0))
+    return hits
+
+
+def _hit(cand: Candidate, score: float, sims: list[float]) -> Hit:
+    return Hit.from_match(cand, float(score), max(sims, default=cand.similarity))
+
+
+def _collapse_and_diversify(
+    hits: list[Hit], vectors: dict[int, np.ndarray], query: Query, floor: float
+) -> list[Hit]:
+    if len(hits) < 2:
+        return hits
+    dim = next(iter(vectors.values())).shape[0] if vectors else 1
+    matrix = np.stack([vectors.get(h.segment_id, np.zeros(dim, np.float32)) for h in hits])
+    order = list(range(len(hits)))
+    if query.collapse is not None:
+        threshold = min(1.0, max(query.collapse, floor))
+        groups = collapse_near_duplicates(order, matrix, threshold=threshold)
+        for kept, folded in groups:
+            hits[kept].duplicates = [hits[i].path for i in folded]
+        order = [kept for kept, _ in groups]
+    if query.diverse and len(order) > 1:
+        scores = np.asarray([hits[i].score for i in order], dtype=np.float64)
+        spread = float(scores.max() - scores.min()) or 1.0
+        relevance = list((scores - scores.min()) / spread)
+        order = mmr(order, relevance, matrix[order], k=len(order), lambda_=MMR_LAMBDA)
+    return [hits[i] for i in order]
