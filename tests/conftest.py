@@ -1,52 +1,24 @@
-"""Shared fixtures: generated media in tmp_path, real photos from installed packages."""
+"""Shared fixtures: generated media in tmp_path, real photos from installed packages.
+
+The whole run uses one temporary ``MMSEARCH_CACHE`` (the offline model's class
+vectors are computed once and shared by every test), so no test writes to the
+user's ``~/.cache``. Helpers live in ``tests/support/``.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+from tests.support.media import COLOURS, solid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-COLOURS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 60, 220)}
-
-
-def solid(colour: tuple[int, int, int], size: tuple[int, int] = (320, 240), seed: int = 0):
-    """A solid-colour image with a little deterministic texture."""
-    rng = np.random.default_rng(seed)
-    arr = np.empty((size[1], size[0], 3), np.uint8)
-    arr[:] = colour
-    noise = rng.integers(-12, 13, arr.shape)
-    return Image.fromarray(np.clip(arr.astype(int) + noise, 0, 255).astype(np.uint8))
-
-
-def skimage_data_dir() -> Path:
-    import skimage
-
-    return Path(skimage.__file__).parent / "data"
-
-
-def real_photos(dest: Path) -> dict[str, Path]:
-    """Copy a few real photos that ship inside installed packages into ``dest``."""
-    from sklearn.datasets import load_sample_image
-
-    dest.mkdir(parents=True, exist_ok=True)
-    data = skimage_data_dir()
-    out = {}
-    for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"):
-        src = data / name
-        if src.exists():
-            out[name.split(".")[0]] = Path(shutil.copy(src, dest / name))
-    for name in ("china.jpg", "flower.jpg"):
-        path = dest / name
-        Image.fromarray(load_sample_image(name)).save(path, quality=92)
-        out[name.split(".")[0]] = path
-    return out
+_CACHE = tempfile.TemporaryDirectory(prefix="mmsearch-test-cache-")
+os.environ["MMSEARCH_CACHE"] = _CACHE.name
 
 
 @pytest.fixture

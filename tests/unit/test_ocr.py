@@ -18,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from mmsearch.errors import ConfigError, MissingDependencyError
 from mmsearch.media import ocr
 
+pytestmark = pytest.mark.model
+
 needs_rapidocr = pytest.mark.skipif(
     importlib.util.find_spec("rapidocr_onnxruntime") is None,
     reason="needs rapidocr-onnxruntime (the 'ocr' extra)",

@@ -96,6 +96,7 @@ def test_errors_are_one_line_with_nonzero_exit(run, library: Path, tmp_path: Pat
     assert "unknown model" in r.stderr and not (tmp_path / "o").exists()
 
 
+@pytest.mark.subprocess
 def test_real_command_in_a_subprocess(library: Path, tmp_path: Path) -> None:
     env = {**os.environ, "MMSEARCH_INDEX": str(tmp_path / "idx")}
     cmd = [sys.executable, "-m", "mmsearch", "index", str(library), "--model", "hash", "--json"]

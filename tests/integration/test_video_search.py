@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmsearch import Engine
 from mmsearch.cli import cli
-from tests.videogen import make_static_video, make_video, truncated_copy
+from tests.support.videogen import make_static_video, make_video, truncated_copy
 
 STEP = 1.0  # the default sampling step, seconds
 
@@ -129,6 +129,7 @@ def test_cli_json_and_human_output_for_moments(tmp_path: Path, scenes: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.model
 def test_text_finds_the_cat_moment_with_the_offline_model(tmp_path: Path, scenes: Path) -> None:
     with Engine.open(tmp_path / "idx", model="offline") as engine:
         engine.index([scenes])

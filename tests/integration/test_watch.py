@@ -22,7 +22,7 @@ from mmsearch import Engine
 from mmsearch.embedders.hashing import HashEmbedder
 from mmsearch.errors import IndexUnusableError
 from mmsearch.watch import Burst, watch
-from tests.conftest import solid
+from tests.support.media import solid
 
 
 def indexed(idx: Path) -> dict[str, tuple[int, str]]:
@@ -149,6 +149,7 @@ def test_a_burst_is_one_model_batch_and_the_watcher_is_the_writer(tmp_path: Path
         assert (embedder.batches, embedder.calls["texts"]) == (1, 12)
 
 
+@pytest.mark.subprocess
 def test_watch_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     lib, idx = tmp_path / "lib", tmp_path / "idx"
     lib.mkdir()

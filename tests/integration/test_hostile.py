@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from mmsearch import Engine
-from tests.conftest import solid
-from tests.videogen import make_video, truncated_copy
+from tests.support.media import solid
+from tests.support.videogen import make_video, truncated_copy
 
 
 def _png_claiming(width: int, height: int) -> bytes:
@@ -134,6 +134,7 @@ def test_hostile_corpus(tmp_path: Path, corpus: tuple[Path, dict[str, str | None
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_20000_pixel_square_jpeg_is_indexed_in_bounded_memory(tmp_path: Path) -> None:
     lib = tmp_path / "big"
     lib.mkdir()
@@ -163,6 +164,7 @@ def test_a_20000_pixel_square_jpeg_is_indexed_in_bounded_memory(tmp_path: Path) 
     assert result["kb"] < 600_000, result
 
 
+@pytest.mark.subprocess
 def test_unreadable_files_and_folders_are_reported(tmp_path: Path) -> None:
     """Permission denied, for real: the indexer runs without root's right to read anything."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:

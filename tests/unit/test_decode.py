@@ -18,7 +18,7 @@ from mmsearch.media.decode import (
     register_heif,
 )
 from mmsearch.media.formats import modality_of
-from tests.conftest import real_photos, solid
+from tests.support.media import real_photos, solid
 
 
 def _mean(im: Image.Image) -> np.ndarray:

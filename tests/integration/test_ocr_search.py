@@ -14,8 +14,10 @@ from PIL import Image, ImageDraw, ImageFont
 from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.search.query import Query
-from tests.conftest import solid
-from tests.videogen import make_video
+from tests.support.media import solid
+from tests.support.videogen import make_video
+
+pytestmark = pytest.mark.model
 
 pytest.importorskip("rapidocr_onnxruntime")
 

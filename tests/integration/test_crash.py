@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 MEDIA = {".png", ".jpg", ".txt"}
 WORDS = ["river", "stone", "cloud", "lamp", "garden", "window", "bread", "violin", "copper"]
@@ -58,7 +58,7 @@ def index_cmd(lib: Path, idx: Path) -> list[str]:
     return cli("index", str(lib), "--index", str(idx), "--model", "hash", "--batch-size", "8")
 
 
-PAUSING_CLI = Path(__file__).parent / "support" / "pausing_cli.py"
+PAUSING_CLI = Path(__file__).parents[1] / "support" / "pausing_cli.py"
 
 
 def start(lib: Path, idx: Path, pause: Path | None = None) -> subprocess.Popen[str]:

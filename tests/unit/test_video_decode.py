@@ -22,11 +22,7 @@ from mmsearch.media.video.sampler import (
     probe,
     sample_frames,
 )
-
-try:
-    from tests import videogen
-except ModuleNotFoundError:  # `pytest` run without the repository root on sys.path
-    import videogen  # type: ignore[no-redef]
+from tests.support import videogen
 
 PHOTOS = videogen.photos()
 COFFEE, CAT, ROCKET, ASTRONAUT = (

@@ -30,6 +30,8 @@ from mmsearch.embedders import (
 from mmsearch.embedders.offline import OfflineEmbedder
 from mmsearch.errors import ConfigError
 
+pytestmark = pytest.mark.model
+
 pytest.importorskip("timm")
 pytest.importorskip("sentence_transformers")
 
@@ -310,6 +312,7 @@ def test_bad_cache_files_are_ignored(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["vectors.npy"]
 
 
+@pytest.mark.subprocess
 def test_quiet_lazy_and_offline(emb: OfflineEmbedder) -> None:
     """A fresh process: no heavy imports up front, nothing printed, no network settings needed."""
     emb.class_vectors()  # make sure the cache holds them

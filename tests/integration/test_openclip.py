@@ -17,7 +17,9 @@ from PIL import Image
 
 from mmsearch.cli import cli
 from mmsearch.errors import ConfigError, WeightsNotFoundError
-from tests.conftest import real_photos
+from tests.support.media import real_photos
+
+pytestmark = pytest.mark.model
 
 TINY = {
     "embed_dim": 64,

@@ -20,7 +20,7 @@ from mmsearch.errors import (
     PathError,
     QueryError,
 )
-from tests.conftest import solid
+from tests.support.media import solid
 
 
 def open_engine(tmp_path: Path, **kw) -> Engine:
@@ -227,7 +227,7 @@ def test_text_and_image_query_combined(tmp_path: Path, library: Path) -> None:
 
 def test_every_supported_format_and_real_photos_are_indexed(tmp_path: Path) -> None:
     from mmsearch.media.decode import register_heif
-    from tests.conftest import real_photos
+    from tests.support.media import real_photos
 
     register_heif()
     lib = tmp_path / "formats"

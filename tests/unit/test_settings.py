@@ -10,7 +10,7 @@ from mmsearch.cli import cli
 from mmsearch.errors import ConfigError
 from mmsearch.settings import SETTINGS, Settings
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

@@ -18,7 +18,7 @@ from mmsearch.cli import cli
 from mmsearch.embedders.hashing import HashEmbedder
 from mmsearch.errors import QueryError
 from mmsearch.search.query import Query
-from tests.conftest import solid
+from tests.support.media import solid
 
 OTHER = [
     (20, 160, 40),

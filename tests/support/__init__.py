@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: generated media, videos, and a CLI launcher."""
