@@ -344,13 +344,7 @@ def adaptive_cutoff(
        k+1) is weighted by ``k``; if the largest weighted drop exceeds ``gap_ratio`` times
        the median weighted drop (and its raw drop exceeds ``min_gap``), cut there.
 
-    Why weight by rank: at the top of a score distribution with an exponential-like tail
-    (Gaussian included) drops shrink like 1/k, so an unweighted "largest gap > 3x median" rule
-    cuts gapless rankings almost always, half the time after the first result (simulated on the
-    top 200 of 10,000 Gaussian scores). Times k, such drops are roughly iid exponential (Rényi,
-    "On the theory of order statistics", 1953), so ratio r over m drops falsely cuts with
-    probability ~``1 - (1 - 2**-r)**m``: ~5% for r=10, m=49 (7% simulated, mostly deep in the
-    list), while a real gap (3 matches at 0.8 above noise at 0.2) is far beyond 10x.
+    Why the drops are weighted by rank, and why ratio 10: ``docs/design.md`` (Cutoff).
     ``min_gap`` keeps float noise from counting as a gap when most drops are ties. Pass
     ``gap_ratio=math.inf`` to disable the gap cut. Raises ``ValueError`` if ``scores`` is
     not sorted best first or a parameter is out of range.
