@@ -55,7 +55,9 @@ def _env(code: Path) -> dict[str, str]:
 
 def _timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    # cwd "/": with -c, Python puts the working folder first on sys.path, which
+    # would shadow PYTHONPATH when the benchmark is started from a checkout.
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600, cwd="/")
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {done.stderr.strip()[-500:]}")
@@ -109,6 +111,8 @@ def main() -> None:
         torch = [sys.executable, "-c", "import torch"]
         helptext = [sys.executable, "-m", "mmsearch", "--help"]
         _timed(search, env)  # the first search writes the saved statistics
+        where = "import mmsearch, os; print(os.path.dirname(mmsearch.__file__))"
+        origin = _timed([sys.executable, "-c", where], env)[1].strip()
         times: dict[str, list[float]] = {"search": [], "import torch": [], "cli --help": []}
         tops, heavy = set(), set()
         for _ in range(args.runs):
@@ -122,6 +126,7 @@ def main() -> None:
         computed, read = stats_saving(index)
     rows = [[name, statistics.median(ts), min(ts), max(ts)] for name, ts in times.items()]
     print(f"code: {code}; {args.runs} interleaved cold runs each; load {os.getloadavg()[0]:.1f}")
+    print(f"search imported mmsearch from: {origin}")
     print(table(["process", "median s", "min s", "max s"], rows))
     ratio_median = statistics.median(times["search"]) / statistics.median(times["import torch"])
     ratio_min = min(times["search"]) / min(times["import torch"])
