@@ -15,7 +15,8 @@ interleaved, ``--runs`` cold processes of each:
 (as for a user running queries one after another). It prints median and
 minimum wall time of each, the search/torch ratio, the top hit of every search
 (``coffee.png`` must rank first), which heavy modules a search imported, and
-the saving of the saved search statistics (``search-stats.npz``).
+the phases of one more cold search timed from inside, and the saving of the
+saved search statistics (``search-stats.npz``).
 
 ``--code DIR`` runs the subprocesses against another checkout of mmsearch
 (``PYTHONPATH=DIR``), e.g. ``--code /path/to/main`` for the numbers before a
@@ -47,6 +48,30 @@ except SystemExit:
     pass
 print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
 """
+
+# One more cold process, timed phase by phase from inside.
+PHASES = f"""
+import time, sys
+t0 = time.perf_counter()
+import mmsearch.cli
+t1 = time.perf_counter()
+import faiss, mmsearch.engine
+t2 = time.perf_counter()
+engine = mmsearch.engine.Engine.open(sys.argv[1], create=False)
+t3 = time.perf_counter()
+engine.encode_query({QUERY!r})
+t4 = time.perf_counter()
+engine.search({QUERY!r}, k=10)
+t5 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)
+"""
+PHASE_NAMES = (
+    "import mmsearch.cli",
+    "import mmsearch.engine, faiss (SQLAlchemy, numpy)",
+    "open the index",
+    "load the text encoder, encode the query",
+    "search (warm encoder)",
+)
 
 
 def _env(code: Path) -> dict[str, str]:
@@ -123,6 +148,10 @@ def main() -> None:
             heavy.update(json.loads(loaded))
             times["import torch"].append(_timed(torch, env)[0])
             times["cli --help"].append(_timed(helptext, env)[0])
+        phases = [
+            float(x) for x in _timed([sys.executable, "-c", PHASES, str(index)], env)[1].split()
+        ]
+        empty = _timed([sys.executable, "-c", "pass"], env)[0]
         computed, read = stats_saving(index)
     rows = [[name, statistics.median(ts), min(ts), max(ts)] for name, ts in times.items()]
     print(f"code: {code}; {args.runs} interleaved cold runs each; load {os.getloadavg()[0]:.1f}")
@@ -132,6 +161,12 @@ def main() -> None:
     ratio_min = min(times["search"]) / min(times["import torch"])
     print(f"search / import torch: {ratio_median:.2f}x (median), {ratio_min:.2f}x (min)")
     print(f"top hit: {', '.join(sorted(tops))}; heavy modules imported: {sorted(heavy) or 'none'}")
+    print(
+        table(
+            ["phase of one cold search", "s"],
+            [["python -c pass", empty], *zip(PHASE_NAMES, phases, strict=True)],
+        )
+    )
     print(f"search statistics: computed in {computed * 1000:.1f} ms, read in {read * 1000:.1f} ms")
     if tops != {"coffee.png"}:
         raise SystemExit("coffee.png is not the top hit")
