@@ -16,10 +16,11 @@ over the real tokens; L2 normalisation. ``tests/integration/test_minilm.py``
 checks cosine >= 0.9999 to sentence-transformers on a varied set of texts.
 
 The weights file is memory-mapped (the safetensors format is an 8-byte header
-length, a JSON header and raw little-endian arrays), so opening it reads only
-the header, and a query touches only the embedding rows of its own tokens.
-ONNX Runtime was measured as the alternative and loads slower (its import and
-session set-up alone cost more than this whole module); see ``docs/coldstart.md``.
+length, a JSON header and raw little-endian arrays): nothing is copied but the
+joined q/k/v matrices, and of the 47 MB word-embedding table a query reads
+only its own tokens' rows. ONNX Runtime was the alternative; ``import
+onnxruntime`` alone costs more than loading this module's model and encoding
+a query, and it would need an export step; see ``docs/coldstart.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ LAYERS = 6
 LAYER_NORM_EPS = 1e-12
 BATCH_TOKENS = 8192  # padded tokens per forward batch (keeps activations ~50 MB)
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+_DTYPES: dict[str, np.dtype[Any]] = {  # safetensors is little-endian
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"),
+}
 
 _lock = threading.RLock()
 _encoders: dict[str, MiniLM] = {}
