@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +83,10 @@ class MetadataStore:
                 for statement in _FTS_SCHEMA:
                     s.execute(text(statement))
                 s.execute(text("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')"))
+            if version < 3:  # palettes: NULL for segments indexed before (they match no colour)
+                columns = {c["name"] for c in inspect(s.connection()).get_columns("segments")}
+                if "palette" not in columns:
+                    s.execute(text("ALTER TABLE segments ADD COLUMN palette JSON"))
             if row is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             else:
