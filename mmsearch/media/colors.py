@@ -180,3 +180,28 @@ def colour_words(text: str) -> list[str]:
         mostly = _MOSTLY_RE.search(text[: m.start()])
         found.setdefault(name, f"{name}:{MOSTLY_SHARE:.0%}" if mostly else name)
     return list(found.values())
+
+
+HEX_NEAR = 10.0  # CIEDE2000: a palette colour this close to a #hex colour counts fully
+HEX_FAR = 25.0  # and one this far, or farther, not at all (linear between)
+
+
+def coverage(
+    color: QueryColor, lab: np.ndarray, share: np.ndarray, names: np.ndarray
+) -> np.ndarray:
+    """The share of each picture that shows ``color``, in [0, 1].
+
+    ``lab`` ``(n, p, 3)``, ``share`` ``(n, p)`` and ``names`` ``(n, p)`` (from
+    :func:`nearest_names`) describe ``n`` palettes of up to ``p`` colours
+    (padding has share 0). A named colour covers the palette colours whose
+    nearest name it covers; a ``#hex`` colour covers palette colours within
+    ``HEX_NEAR`` fully and fades to nothing at ``HEX_FAR``.
+    """
+    from mmsearch.media.palette import ciede2000
+
+    if color.is_named:
+        weight = np.isin(names, color.names).astype(np.float32)
+    else:
+        distance = ciede2000(lab, np.asarray(color.lab))
+        weight = np.clip((HEX_FAR - distance) / (HEX_FAR - HEX_NEAR), 0.0, 1.0)
+    return np.asarray((share * weight).sum(axis=-1), dtype=np.float64)

@@ -21,7 +21,7 @@ whose test pairs the unit tests check). Pure numpy, no storage, no model.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -139,10 +139,8 @@ def extract_palette(image: Image.Image, colors: int = PALETTE_COLORS) -> list[li
     counts = quantised.getcolors(colors) or []
     flat = quantised.getpalette() or []
     total = float(sum(n for n, _ in counts)) or 1.0
-    entries = [
-        (n / total, srgb_to_lab(flat[3 * int(i) : 3 * int(i) + 3]))
-        for n, i in sorted(counts, key=lambda c: (-c[0], c[1]))
-    ]
+    pairs = sorted(((n, cast(int, i)) for n, i in counts), key=lambda c: (-c[0], c[1]))
+    entries = [(n / total, srgb_to_lab(flat[3 * i : 3 * i + 3])) for n, i in pairs]
     merged: list[tuple[float, np.ndarray]] = []
     for share, lab in entries:  # heaviest first: each colour joins the first close one
         for j, (kept_share, kept_lab) in enumerate(merged):
