@@ -136,6 +136,13 @@ class Indexer:
         self._decode_and_embed(todo, vanished, report)
         self._flush(report)
         self._remove_vanished(vanished, report)
+        if self.settings.palette == "on":
+            from mmsearch.ingest.palette_pass import backfill_palettes
+
+            workers = self.settings.workers
+            report.palettes = backfill_palettes(
+                self.meta, scope, self.settings.max_image_pixels, workers, report
+            )
         self.vectors.save()
         report.seconds = time.monotonic() - started
         return report

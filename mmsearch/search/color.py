@@ -9,7 +9,8 @@ or ``MIN_COVERAGE`` without one. The ranking is then fused late with the
 other parts' rankings (see :mod:`mmsearch.search.rank` and ``docs/color.md``).
 
 The palettes of the whole index are read once into arrays and kept until the
-index changes (same stamp as the background sample: count and top segment id).
+index changes (segment count and top id, and when old segments were last given
+palettes: :mod:`mmsearch.ingest.palette_pass`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from mmsearch.kinds import VISUAL_VIEWS
 from mmsearch.media.colors import NAMED_COLORS, QueryColor, coverage, nearest_names
 from mmsearch.media.palette import to_hex
 from mmsearch.search.results import Key
-from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.metadata import PALETTE_MARK, MetadataStore
+from mmsearch.store.schema import Asset, Meta, Segment
 
 MIN_COVERAGE = 0.05  # without a share, a colour must cover 5% of a picture to match it
 
@@ -63,10 +64,13 @@ class ColorView:
 
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
-        self._cache: tuple[tuple[int, int], Palettes] | None = None
+        self._cache: tuple[tuple[tuple[int, int], str], Palettes] | None = None
 
     def palettes(self) -> Palettes:
-        stamp = self.meta.segment_stats()
+        with self.meta.sessions() as s:
+            mark = s.get(Meta, PALETTE_MARK)
+            backfilled = mark.value if mark is not None else ""
+        stamp = (self.meta.segment_stats(), backfilled)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
         query = (
@@ -116,6 +120,17 @@ class ColorView:
             extra = {pal.row_of[k] for k in also if k in pal.row_of}
             chosen += sorted(r for r in extra - set(chosen) if ok[r])
         return {pal.keys[r]: (int(pal.segment_ids[r]), float(cov[r])) for r in chosen}
+
+    def coverage_of(self, color: QueryColor, keys: set[Key]) -> dict[Key, float]:
+        """The coverage of ``color`` in each of ``keys`` (0 for a key with no palette)."""
+        pal = self.palettes()
+        rows = {k: pal.row_of[k] for k in keys if k in pal.row_of}
+        out = dict.fromkeys(keys, 0.0)
+        if rows:
+            order = np.fromiter(rows.values(), dtype=np.int64)
+            cov = coverage(color, pal.lab[order], pal.share[order], pal.names[order])
+            out.update({k: float(c) for k, c in zip(rows, cov, strict=True)})
+        return out
 
     def describe(self, key: Key) -> list[dict[str, Any]] | None:
         """A picture's palette for ``explain``: hex, nearest name and share of each colour."""

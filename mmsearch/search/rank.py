@@ -120,6 +120,8 @@ def rank(
         for label, vec, weight in _query_vectors(query, parts, feedback)
     ]
     lists += [_color_ranking(searcher, c, want, allowed, pool) for c in colors]
+    if query.fusion == "weighted":
+        _complete_color_rankings(searcher, colors, lists[len(lists) - len(colors) :], pool)
     fused = _fuse(query, lists)
     vectors = searcher.vectors_of([c.segment_id for c in pool.values()])
     negatives = [p for p in parts if p.part.negative]
@@ -149,8 +151,8 @@ def _color_notes(searcher: Searcher, colors: list[ColorPart]) -> list[str]:
         return []
     return [
         f"{missing} pictures were indexed without a colour palette (an index made before"
-        " palettes, or with --palette off) and match no colour; index them again to search"
-        " them by colour"
+        " palettes, or with --palette off) and match no colour; run mmsearch index on their"
+        " folders (with --palette on) to read their palettes"
     ]
 
 
@@ -225,6 +227,23 @@ def _color_ranking(
     scores = {k: cov for k, (_, cov) in found.items() if k in pool}
     keep = set() if part.from_words else set(scores)
     return _List(part.label, None, part.weight, dict(scores), scores, keep, {})
+
+
+def _complete_color_rankings(
+    searcher: Searcher, colors: list[ColorPart], lists: list[_List], pool: dict[Key, Candidate]
+) -> None:
+    """Weighted fusion: give each colour ranking every candidate, with its true coverage.
+
+    Weighted fusion puts each ranking on one scale (min-max or z-scores) over
+    the items it holds. A colour ranking of only its matches would be scaled
+    against itself (one match alone normalises to nothing); over all candidates
+    its matches stand out from the pictures without the colour (coverage 0).
+    Ranks, and so RRF, are left as they are: only matches count there.
+    """
+    for part, lst in zip(colors, lists, strict=True):
+        full = searcher.colors.coverage_of(part.color, set(pool))
+        lst.scores = {**full, **lst.scores}
+        lst.raw = dict(lst.scores)
 
 
 def _is_ocr(cand: Candidate | None) -> bool:

@@ -17,6 +17,7 @@ from mmsearch.errors import ConfigError, PathError
 from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment, Tag
 
 SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ever given
+PALETTE_MARK = "palettes_backfilled"  # meta key: when palettes were last given to old segments
 
 
 @dataclass
