@@ -9,9 +9,10 @@ searches rank by.
 
 :func:`extract_palette` shrinks the picture to at most ``PALETTE_SIDE`` pixels
 (box filter: each small pixel is the mean of the pixels it covers), quantises
-it with Pillow's median cut into ``PALETTE_COLORS`` colours, and merges
-colours closer than ``MERGE_DELTA_E`` (CIEDE2000) so a flat picture has one
-entry, not eight shades of it.
+it with Pillow's fast octree into ``PALETTE_COLORS`` colours (median cut reads
+much the same colours at ten times the cost), and merges colours closer than
+``MERGE_DELTA_E`` (CIEDE2000) so a flat picture has one entry, not sixteen
+shades of it; colours under ``MIN_SHARE`` of the picture are dropped.
 
 Distances: :func:`delta_e76` (Euclidean in Lab) and :func:`ciede2000`
 (Sharma, Wu & Dalal 2005, "The CIEDE2000 color-difference formula:
@@ -27,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 PALETTE_SIDE = 64  # long side of the copy a palette is read from (4096 pixels at most)
-PALETTE_COLORS = 8  # median-cut colours before merging
+PALETTE_COLORS = 16  # octree colours before merging
 MERGE_DELTA_E = 6.0  # CIEDE2000 below which two palette colours are one
 MIN_SHARE = 0.01  # palette entries covering less of the picture are dropped
 
@@ -132,25 +133,35 @@ def extract_palette(image: Image.Image, colors: int = PALETTE_COLORS) -> list[li
     module docstring for the method.
     """
     small = image.convert("RGB") if image.mode != "RGB" else image
+    factor = max(small.size) // (2 * PALETTE_SIDE)
+    if factor >= 2:  # integer box reduction first: cheap, and the same means
+        small = small.reduce(factor)
     if max(small.size) > PALETTE_SIDE:
-        small = small.copy()
-        small.thumbnail((PALETTE_SIDE, PALETTE_SIDE), Image.Resampling.BOX)
-    quantised = small.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+        small = small.resize(_fit(small.size), Image.Resampling.BOX)
+    quantised = small.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
     counts = quantised.getcolors(colors) or []
     flat = quantised.getpalette() or []
     total = float(sum(n for n, _ in counts)) or 1.0
     pairs = sorted(((n, cast(int, i)) for n, i in counts), key=lambda c: (-c[0], c[1]))
-    entries = [(n / total, srgb_to_lab(flat[3 * i : 3 * i + 3])) for n, i in pairs]
-    merged: list[tuple[float, np.ndarray]] = []
-    for share, lab in entries:  # heaviest first: each colour joins the first close one
-        for j, (kept_share, kept_lab) in enumerate(merged):
-            if float(ciede2000(lab, kept_lab)) < MERGE_DELTA_E:
+    shares = [n / total for n, _ in pairs]
+    labs = srgb_to_lab([flat[3 * i : 3 * i + 3] for _, i in pairs]).reshape(-1, 3)
+    close = ciede2000(labs[:, None, :], labs[None, :, :]) < MERGE_DELTA_E
+    merged: list[tuple[float, np.ndarray, int]] = []  # share, Lab, the entry it started from
+    for j, (share, lab) in enumerate(zip(shares, labs, strict=True)):
+        # heaviest first: each colour joins the first kept colour close to it
+        for m, (kept_share, kept_lab, first) in enumerate(merged):
+            if close[first, j]:
                 both = kept_share + share
-                merged[j] = (both, (kept_lab * kept_share + lab * share) / both)
+                merged[m] = (both, (kept_lab * kept_share + lab * share) / both, first)
                 break
         else:
-            merged.append((share, lab))
-    merged = [m for m in merged if m[0] >= MIN_SHARE]
-    kept = sum(s for s, _ in merged) or 1.0
-    merged.sort(key=lambda m: -m[0])
-    return [[*(round(float(v), 1) for v in lab), round(s / kept, 3)] for s, lab in merged]
+            merged.append((share, lab, j))
+    kept_entries = [(s, lab) for s, lab, _ in merged if s >= MIN_SHARE]
+    kept = sum(s for s, _ in kept_entries) or 1.0
+    kept_entries.sort(key=lambda m: -m[0])
+    return [[*(round(float(v), 1) for v in lab), round(s / kept, 3)] for s, lab in kept_entries]
+
+
+def _fit(size: tuple[int, int]) -> tuple[int, int]:
+    scale = PALETTE_SIDE / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
