@@ -8,7 +8,7 @@
 3. views fused late: a file's visual and textual segments, put on one scale
    (calibrated) when a ranking holds both, and the file takes its best view;
 4. fusion of the per-part rankings (RRF or weighted; under ``vector`` fusion
-   the summed vector's ranking and the colour rankings are fused by RRF);
+   the summed vector's ranking and any colour rankings by weighted z-scores);
 5. negatives (late modes): candidates too similar to a negative part dropped;
 6. the adaptive relevance cutoff, and ``min_score``;
 7. video frames merged into moments;
@@ -52,7 +52,8 @@ MIN_REFERENCE = 30  # segments per view group in the sample before calibrating (
 MMR_LAMBDA = 0.7  # --diverse: relevance against novelty
 OVERFETCH_RESULTS = 3  # candidates fetched per result of the page (at least MIN_CANDIDATES)
 MIN_CANDIDATES = 50
-COLOR_WORD_WEIGHT = 1.0  # a colour word's part weighs as much as the text it came from
+COLOR_WORD_WEIGHT = 0.5  # a colour word weighs half the text it came from (tuning split)
+VECTOR_COLOR_FUSION = "weighted"  # vector fusion meets colour rankings by z-score CombSUM
 
 
 @dataclass
@@ -120,7 +121,7 @@ def rank(
         for label, vec, weight in _query_vectors(query, parts, feedback)
     ]
     lists += [_color_ranking(searcher, c, want, allowed, pool) for c in colors]
-    if query.fusion == "weighted":
+    if _fusion_of(query, len(lists)) == "weighted":
         _complete_color_rankings(searcher, colors, lists[len(lists) - len(colors) :], pool)
     fused = _fuse(query, lists)
     vectors = searcher.vectors_of([c.segment_id for c in pool.values()])
@@ -293,9 +294,17 @@ def _fuse(query: Query, lists: list[_List]) -> dict[Key, float]:
         return dict(lists[0].scores)
     rankings = [lst.scores for lst in lists]
     weights = [lst.weight for lst in lists]
-    if query.fusion in ("rrf", "vector"):
+    if _fusion_of(query, len(lists)) == "rrf":
         return rrf(rankings, weights)
     return weighted_fusion(rankings, weights, method=query.normaliser)
+
+
+def _fusion_of(query: Query, n_lists: int) -> str:
+    """The late fusion that combines ``n_lists`` rankings: the query's, or for ``vector``
+    fusion (one ranking, plus colour rankings) ``VECTOR_COLOR_FUSION``."""
+    if query.fusion == "vector":
+        return VECTOR_COLOR_FUSION if n_lists > 1 else "vector"
+    return query.fusion
 
 
 def _drop_negatives(
