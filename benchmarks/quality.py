@@ -13,6 +13,12 @@ Each embedder indexes the set through the public API (``Engine.index``) and
 runs every query through ``Engine.search``; a query scores by the rank of its
 first relevant file. The ``hash`` embedder knows no semantics and is the
 floor (about chance).
+
+Colour (``"color"`` in the JSON, all held-out): text queries with colour words
+("a red motorbike in a shop") are run with colour words off (the model alone)
+and on (a colour part fused late), under each fusion mode; ``--color`` queries
+alone rank by palettes only, the same for every model. The main set is also
+run with colour words off, to show what they change there.
 """
 
 from __future__ import annotations
@@ -117,6 +123,42 @@ def multi_part(engine: Engine, spec: dict[str, Any], examples: Path) -> dict[str
     return out
 
 
+def _ranks(engine: Engine, queries: list[Query], relevant: list[list[str]]) -> list[int | None]:
+    out = []
+    for q, rel in zip(queries, relevant, strict=True):
+        found = [Path(h.path).stem for h in engine.run(q).hits]
+        out.append(rank_of_first_relevant(found, set(rel)))
+    return out
+
+
+def colour(engine: Engine, spec: dict[str, Any]) -> dict[str, Any]:
+    """Colour queries: words off, words on under each fusion mode, colours alone."""
+    color = spec.get("color", {})
+    n = len(spec["media"])
+    every = {"limit": n, "cutoff": False, "collapse": None}
+    words, only = color.get("words", []), color.get("only", [])
+    rel_words = [q["relevant"] for q in words]
+
+    def worded(on: bool, **options: Any) -> list[Query]:
+        return [Query().text(q["text"]).options(color_words=on, **every, **options) for q in words]
+
+    out: dict[str, Any] = {"words off": metrics(_ranks(engine, worded(False), rel_words))}
+    for mode, options in FUSION_MODES:
+        out[f"words on, {mode}"] = metrics(_ranks(engine, worded(True, **options), rel_words))
+    alone = []
+    for q in only:
+        query = Query()
+        for given in q["colors"]:
+            query.color(given)
+        alone.append(query.options(**every))
+    out["colours alone"] = metrics(_ranks(engine, alone, [q["relevant"] for q in only]))
+    main = [Query().text(q["text"]).options(color_words=False, **every) for q in spec["queries"]]
+    out["main set, words off"] = metrics(
+        _ranks(engine, main, [q["relevant"] for q in spec["queries"]])
+    )
+    return out
+
+
 def evaluate(
     model: str, spec: dict[str, Any], library: Path, index: Path, examples: Path
 ) -> dict[str, Any]:
@@ -130,6 +172,7 @@ def evaluate(
             rank = rank_of_first_relevant(found, set(query["relevant"]))
             per_query.append({**query, "rank": rank, "top": found[:3]})
         fusion = multi_part(engine, spec, examples)
+        colours = colour(engine, spec)
     by_kind: dict[str, list[int | None]] = defaultdict(list)
     by_split: dict[str, list[int | None]] = defaultdict(list)
     for q in per_query:
@@ -143,6 +186,7 @@ def evaluate(
         "by_kind": {k: metrics(v) for k, v in sorted(by_kind.items())},
         "queries": per_query,
         "fusion": fusion,
+        "colour": colours,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -186,6 +230,18 @@ def main() -> None:
         [r["model"], mode, *r["fusion"][mode].values()] for r in results for mode, _ in FUSION_MODES
     ]
     print(table(["model", "fusion", "R@1", "R@5", "MRR"], rows))
+    color = spec.get("color", {})
+    n_words, n_only = len(color.get("words", [])), len(color.get("only", []))
+    print(
+        f"\nColour (held-out): {n_words} text queries with colour words,"
+        f" {n_only} --color queries alone; main set with colour words off"
+    )
+    rows = [
+        [r["model"], what, *figures.values()]
+        for r in results
+        for what, figures in r["colour"].items()
+    ]
+    print(table(["model", "queries", "R@1", "R@5", "MRR"], rows))
     if args.misses:
         for r in results:
             for q in r["queries"]:

@@ -25,8 +25,11 @@ OCR_POLICIES: tuple[OcrPolicy, ...] = get_args(OcrPolicy)
 OCR_STRENGTH: dict[str, int] = {"off": 0, "auto": 1, "on": 2}
 """How thoroughly each policy reads: a pass at a stronger policy re-reads what a weaker one did."""
 
-PartKind = Literal["text", "image", "video", "asset"]
-"""What a query part is: a text, an image file, a video clip, an indexed file."""
+PartKind = Literal["text", "image", "video", "asset", "color"]
+"""What a query part is: a text, an image file, a video clip, an indexed file, a colour.
+
+A ``color`` part has no model vector: it ranks pictures by their palettes and
+is fused late with the other parts (see ``docs/color.md``)."""
 PART_KINDS: tuple[PartKind, ...] = get_args(PartKind)
 
 Fusion = Literal["vector", "rrf", "weighted"]

@@ -109,6 +109,13 @@ SETTINGS: tuple[Setting, ...] = (
         OCR_POLICIES,
     ),
     Setting(
+        "palette",
+        str,
+        "on",
+        "Keep each image's and video frame's dominant colours for --color searches: on or off.",
+        ("on", "off"),
+    ),
+    Setting(
         "frame_rate", float, 1.0, "Video frames sampled per second (plus one per shot change)."
     ),
     Setting(

@@ -49,6 +49,7 @@ def _counts(report: IndexReport) -> str:
 @setting_option("shot_threshold", metavar="SCORE")
 @setting_option("frame_dedup", metavar="COSINE")
 @setting_option("ocr")
+@setting_option("palette")
 @click.option(
     "--ocr-only",
     is_flag=True,

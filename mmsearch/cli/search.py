@@ -72,6 +72,8 @@ def build_query(text: str | None, o: dict[str, Any]) -> Query:
         q.video(path, weight)
     for asset in o["like"]:
         q.like(asset, weight)
+    for color in o["color"]:
+        q.color(color)
     for negative in o["not_text"]:
         q.exclude(negative)
     for path in o["not_image"]:
@@ -86,12 +88,13 @@ def build_query(text: str | None, o: dict[str, Any]) -> Query:
         collapse=None if o["no_collapse"] else o["collapse"],
         diverse=o["diverse"],
         negative_threshold=o["not_threshold"],
+        color_words=not o["no_color_words"],
         more_like=list(o["more_like"]),
         less_like=list(o["less_like"]),
     )
     if not q.parts and not q.more_like:
         raise click.UsageError(
-            "give a TEXT to search for, or --image, --video, --like FILE or --more-like ID"
+            "give a TEXT to search for, or --image, --video, --color, --like FILE or --more-like ID"
         )
     return q
 
@@ -100,6 +103,21 @@ _PART_AND_RANKING_OPTIONS = [
     click.option("--image", multiple=True, type=click.Path(), help="Example image (repeatable)."),
     click.option("--video", multiple=True, type=click.Path(), help="Example clip (repeatable)."),
     click.option("--like", multiple=True, help="An indexed file (path or asset id) as example."),
+    click.option(
+        "--color",
+        "--colour",
+        "color",
+        multiple=True,
+        metavar="NAME|#RRGGBB[:SHARE%]",
+        help="Pictures showing this colour (repeatable); red:30% = at least 30% of the picture.",
+    ),
+    click.option(
+        "--no-color-words",
+        "--no-colour-words",
+        "no_color_words",
+        is_flag=True,
+        help="Colour words in the TEXT (a red car) add no colour part.",
+    ),
     click.option(
         "--weight",
         type=float,
@@ -188,6 +206,7 @@ def search_cmd(
     mmsearch search "a red car" --image ref.jpg --weight 0.5 --not night
     mmsearch search "beach" --type image --taken-after 2021-06-01 --where trip=greece
     mmsearch search "invoice" --all --sort time --offset 20 --limit 20
+    mmsearch search --color red --color white:20% --type image
     """
     query = build_query(text, o)
     if query.limit < 1:
@@ -201,4 +220,6 @@ def search_cmd(
             hit["thumbnail"] = thumb
         click.echo(json.dumps(out))
         return
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
     print_hits(result.hits, offset=query.offset, total=result.total)

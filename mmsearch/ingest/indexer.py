@@ -58,7 +58,8 @@ class _Job:
     def segments(self, image_vecs: np.ndarray, text_vecs: np.ndarray) -> list[Segment]:
         if self.decoded.modality == "image":
             lines = self.decoded.ocr.lines if self.decoded.ocr is not None else []
-            return [Segment.new("pixels", image_vecs[0])] + [
+            palette = self.decoded.image.palette if self.decoded.image else None
+            return [Segment.new("pixels", image_vecs[0], palette=palette)] + [
                 Segment.new("ocr", vec, ord=i, text=line.text, box=list(line.box))
                 for i, (vec, line) in enumerate(zip(text_vecs, lines, strict=True))
             ]
@@ -135,6 +136,13 @@ class Indexer:
         self._decode_and_embed(todo, vanished, report)
         self._flush(report)
         self._remove_vanished(vanished, report)
+        if self.settings.palette == "on":
+            from mmsearch.ingest.palette_pass import backfill_palettes
+
+            workers = self.settings.workers
+            report.palettes = backfill_palettes(
+                self.meta, scope, self.settings.max_image_pixels, workers, report
+            )
         self.vectors.save()
         report.seconds = time.monotonic() - started
         return report

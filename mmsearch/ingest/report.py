@@ -25,6 +25,7 @@ class IndexReport:
     reused: int = 0
     ignored: int = 0
     segments: int = 0
+    palettes: int = 0  # pictures indexed before palettes that were given one
     skipped: list[Skip] = field(default_factory=list)
     partial: list[Skip] = field(default_factory=list)  # indexed in part (e.g. truncated video)
     seconds: float = 0.0

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.embedders.base import Embedder
+from mmsearch.media.palette import extract_palette
 from mmsearch.media.video.frames import frame_at
 from mmsearch.media.video.sampler import (
     FrameSampler,
@@ -58,12 +59,14 @@ class _Embedded:
     times: list[float] = field(default_factory=list)
     shots: list[int] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
+    palettes: list[list[list[float]] | None] = field(default_factory=list)
 
-    def add(self, frames: list[SampledFrame], embedder: Embedder) -> None:
+    def add(self, frames: list[SampledFrame], embedder: Embedder, palette: bool) -> None:
         if frames:
             self.vectors.append(embedder.embed_images([f.image for f in frames]))
             self.times += [f.time for f in frames]
             self.shots += [f.shot for f in frames]
+            self.palettes += [extract_palette(f.image) if palette else None for f in frames]
 
     def matrix(self, dim: int) -> np.ndarray:
         return np.concatenate(self.vectors) if self.vectors else np.zeros((0, dim), np.float32)
@@ -86,7 +89,7 @@ def embed_video(
     )
     embedded = _Embedded()
     for batch in _batches_in_background(sampler, settings.batch_size):
-        embedded.add(batch, embedder)
+        embedded.add(batch, embedder, settings.palette == "on")
     info = sampler.info
     vectors = embedded.matrix(embedder.dim)
     duration = sampler.end_time if sampler.truncated else max(info.duration, sampler.end_time)
@@ -94,7 +97,15 @@ def embed_video(
         embedded.times, embedded.shots, vectors, duration, threshold=settings.frame_dedup
     )
     segments = [
-        Segment.new("frame", vectors[k.index], ord=i, start=k.start, end=k.end, best_time=k.time)
+        Segment.new(
+            "frame",
+            vectors[k.index],
+            ord=i,
+            start=k.start,
+            end=k.end,
+            best_time=k.time,
+            palette=embedded.palettes[k.index],
+        )
         for i, k in enumerate(kept)
     ]
     meta: dict[str, Any] = {

@@ -35,6 +35,7 @@ class DecodedImage:
     width: int
     height: int
     taken_at: str | None = None  # ISO 8601 from EXIF DateTimeOriginal
+    palette: list[list[float]] | None = None  # dominant colours (mmsearch.media.palette)
 
 
 @dataclass
@@ -167,7 +168,11 @@ def model_image(image: Image.Image, target: int) -> Image.Image:
 
 
 def load_image(
-    path: str, target: int, max_pixels: int = DEFAULT_MAX_PIXELS, long_side: int | None = None
+    path: str,
+    target: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    long_side: int | None = None,
+    palette: bool = False,
 ) -> DecodedImage:
     """An image at the model's size: short side ``target`` (or less if smaller).
 
@@ -176,7 +181,8 @@ def load_image(
     :func:`model_image`, so an image query and the indexed file get the very
     same pixels, and the OCR gate can read the same decode. With
     ``long_side``, the result is instead the decode at up to that long side
-    (for OCR, which needs more pixels than the model).
+    (for OCR, which needs more pixels than the model). With ``palette``, the
+    decode's dominant colours are read too (:func:`with_palette`).
     """
     if long_side:
         big = decode_upright(path, long_side, max_pixels)
@@ -184,7 +190,17 @@ def load_image(
             big.image.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
         return big
     decoded = decode_upright(path, max(DECODE_SIDE, 2 * target), max_pixels)
+    if palette:
+        with_palette(decoded)
     decoded.image = model_image(decoded.image, target)
+    return decoded
+
+
+def with_palette(decoded: DecodedImage) -> DecodedImage:
+    """Set ``decoded.palette`` from its image (a 64 px copy of it; see mmsearch.media.palette)."""
+    from mmsearch.media.palette import extract_palette
+
+    decoded.palette = extract_palette(decoded.image)
     return decoded
 
 
@@ -241,10 +257,12 @@ class DecodeOptions:
     max_text_bytes: int
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     ocr: str = "off"  # auto | on | off
+    palette: bool = True  # read each image's dominant colours (setting ``palette``)
 
     @classmethod
     def from_settings(cls, settings: Any, image_size: int, ocr: str) -> DecodeOptions:
-        return cls(image_size, settings.max_text_bytes, settings.max_image_pixels, ocr)
+        palette = getattr(settings, "palette", "on") == "on"
+        return cls(image_size, settings.max_text_bytes, settings.max_image_pixels, ocr, palette)
 
 
 def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage, Any]:
@@ -259,6 +277,8 @@ def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage,
 
     side = max(DECODE_SIDE, 2 * options.image_size)
     decoded = decode_upright(path, side, options.max_image_pixels)
+    if options.palette:
+        with_palette(decoded)
 
     def sharper(long_side: int) -> Image.Image:
         return load_image(path, options.image_size, options.max_image_pixels, long_side).image
@@ -276,6 +296,7 @@ def load_image_for_ocr(path: str, options: DecodeOptions) -> tuple[DecodedImage,
         decoded.width,
         decoded.height,
         decoded.taken_at,
+        decoded.palette,
     )
     return small, result
 
@@ -306,7 +327,9 @@ def decode_file(path: str, modality: str, options: DecodeOptions) -> DecodedFile
             out.image, out.ocr = load_image_for_ocr(path, options)
             out.meta["ocr"] = ocr_summary(out.ocr, options.ocr)
         elif modality == "image":
-            out.image = load_image(path, options.image_size, options.max_image_pixels)
+            out.image = load_image(
+                path, options.image_size, options.max_image_pixels, palette=options.palette
+            )
         elif modality == "text":
             out.text = load_text(path, options.max_text_bytes)
         elif modality == "video":

@@ -15,6 +15,8 @@ from mmsearch.search.retrieve import Searcher
 from mmsearch.settings import Settings
 from mmsearch.store.schema import Asset
 
+NO_VECTOR = np.zeros(0, dtype=np.float32)  # what a colour part encodes to
+
 
 def _expand(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
@@ -27,12 +29,18 @@ class QueryEncoder:
         self.searcher = searcher
 
     def encode(self, parts: list[Part]) -> list[np.ndarray]:
-        """One normalised vector per part (texts embedded in one batch)."""
+        """One normalised vector per part (texts embedded in one batch).
+
+        A colour part has no model vector: it gets an empty one (length 0), and
+        ranks by palettes instead (:mod:`mmsearch.search.color`).
+        """
         texts = [p.value for p in parts if p.kind == "text"]
         text_vecs = iter(self.embedder.embed_texts(texts)) if texts else iter(())
-        out = []
+        out: list[np.ndarray] = []
         for part in parts:
-            if part.kind == "text":
+            if part.kind == "color":
+                out.append(NO_VECTOR)
+            elif part.kind == "text":
                 out.append(next(text_vecs))
             elif part.kind == "image":
                 out.append(self.image(part.value))
@@ -40,7 +48,7 @@ class QueryEncoder:
                 out.append(self.video(part.value))
             else:
                 out.append(self.asset(part.value))
-        return [l2_normalise(v)[0] for v in out]
+        return [l2_normalise(v)[0] if v.size else v for v in out]
 
     def image(self, value: str) -> np.ndarray:
         path = _expand(value)

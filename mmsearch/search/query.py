@@ -4,6 +4,7 @@
     q = (Query()
          .text("a red car")
          .image("ref.jpg", weight=0.5)
+         .color("blue:20%")
          .exclude("night")
          .where(modality="image", tags={"trip": "rome"})
          .options(fusion="rrf", limit=20))
@@ -32,11 +33,13 @@ from mmsearch.kinds import (
     Normaliser,
     Sort,
 )
+from mmsearch.media.colors import parse_color
 
 
 @dataclass
 class Part:
-    """One part of a query: a text, an image or video file, or an indexed file (``asset``).
+    """One part of a query: a text, an image or video file, an indexed file (``asset``),
+    or a colour (``color``: a name or ``#RRGGBB``, optionally ``:SHARE%``).
 
     ``weight`` scales its contribution; ``negative`` parts push results away
     (subtracted in ``vector`` fusion, excluded above a similarity threshold in
@@ -122,6 +125,7 @@ class Query:
     collapse: float | None = 0.95  # near-duplicate cosine; None keeps duplicates
     diverse: bool = False  # MMR reordering
     negative_threshold: float | None = None  # None: adaptive (see search/rank.py)
+    color_words: bool = True  # colour words in text parts ("a red car") add colour parts
     more_like: list[int] = field(default_factory=list)  # asset ids (Rocchio feedback)
     less_like: list[int] = field(default_factory=list)
 
@@ -139,6 +143,11 @@ class Query:
 
     def video(self, path: str, weight: float = 1.0) -> Query:
         return self._add("video", path, weight, False)
+
+    def color(self, color: str, weight: float = 1.0) -> Query:
+        """A colour the pictures should show: ``red``, ``#1f5fbf``, ``red:30%`` (at least 30%)."""
+        parse_color(color)  # a bad colour is refused here, with the reason
+        return self._add("color", color, weight, False)
 
     def like(self, asset: str | int, weight: float = 1.0) -> Query:
         """An indexed file (path or asset id) as an example."""
@@ -168,7 +177,9 @@ class Query:
 
     def validate(self) -> Query:
         if not any(not p.negative for p in self.parts) and not self.more_like:
-            raise QueryError("a query needs at least one positive part (a text, image or video)")
+            raise QueryError(
+                "a query needs at least one positive part (a text, image, video or colour)"
+            )
         for part in self.parts:
             if part.kind not in PART_KINDS:
                 raise QueryError(f"unknown part kind {part.kind!r}; use one of {PART_KINDS}")
@@ -176,6 +187,10 @@ class Query:
                 raise QueryError(f"empty {part.kind} part")
             if part.weight <= 0:
                 raise QueryError(f"weights must be positive (negate a part instead): {part.weight}")
+            if part.kind == "color":
+                parse_color(part.value)
+                if part.negative:
+                    raise QueryError("a colour can't be excluded (negative colour parts)")
         for name, allowed in (("fusion", FUSIONS), ("sort", SORTS), ("normaliser", NORMALISERS)):
             if getattr(self, name) not in allowed:
                 raise QueryError(f"{name} must be one of {', '.join(allowed)}")

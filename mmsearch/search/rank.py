@@ -2,10 +2,13 @@
 
 1. parts → query vectors (``vector`` fusion sums them, the late modes keep
    them apart), moved by relevance feedback (Rocchio);
-2. candidates per query vector, among the ids the filters allow;
+2. candidates per query vector, among the ids the filters allow; and one
+   ranking per colour part (given, or a colour word of a text), by palette
+   coverage among the allowed pictures (:mod:`mmsearch.search.color`);
 3. views fused late: a file's visual and textual segments, put on one scale
    (calibrated) when a ranking holds both, and the file takes its best view;
-4. fusion of the per-part rankings (RRF or weighted);
+4. fusion of the per-part rankings (RRF or weighted; under ``vector`` fusion
+   the summed vector's ranking and any colour rankings by weighted z-scores);
 5. negatives (late modes): candidates too similar to a negative part dropped;
 6. the adaptive relevance cutoff, and ``min_score``;
 7. video frames merged into moments;
@@ -18,9 +21,12 @@ Why each rule is what it is: ``docs/design.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mmsearch.media.colors import QueryColor, colour_words, parse_color
+from mmsearch.search.color import ColorView
 from mmsearch.search.fusion import (
     adaptive_cutoff,
     calibrate_modalities,
@@ -46,6 +52,36 @@ MIN_REFERENCE = 30  # segments per view group in the sample before calibrating (
 MMR_LAMBDA = 0.7  # --diverse: relevance against novelty
 OVERFETCH_RESULTS = 3  # candidates fetched per result of the page (at least MIN_CANDIDATES)
 MIN_CANDIDATES = 50
+COLOR_WORD_WEIGHT = 0.5  # a colour word weighs half the text it came from (tuning split)
+VECTOR_COLOR_FUSION = "weighted"  # vector fusion meets colour rankings by z-score CombSUM
+
+
+@dataclass
+class ColorPart:
+    """A colour part of a query: given (``--color``), or a colour word of a text part."""
+
+    label: str
+    color: QueryColor
+    weight: float
+    from_words: bool = False
+
+
+def color_parts(query: Query) -> list[ColorPart]:
+    """The query's colour parts, then (with ``color_words``) those its texts name."""
+    given = [p for p in query.parts if p.kind == "color"]
+    out = [ColorPart(p.describe(), parse_color(p.value), p.weight) for p in given]
+    if query.color_words:
+        seen = {c.color.text for c in out}
+        for part in query.parts:
+            if part.kind != "text" or part.negative:
+                continue
+            for word in colour_words(part.value):
+                color = parse_color(word)
+                if color.text not in seen:
+                    seen.add(color.text)
+                    label = f"color:{word} (from {part.value!r})"
+                    out.append(ColorPart(label, color, part.weight * COLOR_WORD_WEIGHT, True))
+    return out
 
 
 @dataclass
@@ -59,7 +95,7 @@ class _List:
     """One ranking: its query vector, weight, raw cosines and ranking scores."""
 
     label: str
-    vector: np.ndarray
+    vector: np.ndarray | None  # None for a colour ranking
     weight: float
     raw: dict[Key, float]
     scores: dict[Key, float]
@@ -75,6 +111,8 @@ def rank(
     feedback: tuple[np.ndarray, np.ndarray],
 ) -> SearchResult:
     """Run ``query`` (already validated and encoded) against ``searcher``."""
+    colors = color_parts(query)
+    parts = [p for p in parts if p.part.kind != "color"]  # colours have no vector
     background = searcher.background()
     want = max(OVERFETCH_RESULTS * (query.offset + query.limit), MIN_CANDIDATES)
     pool: dict[Key, Candidate] = {}
@@ -82,6 +120,9 @@ def rank(
         _ranking(searcher, label, vec, weight, want, allowed, background, query, pool)
         for label, vec, weight in _query_vectors(query, parts, feedback)
     ]
+    lists += [_color_ranking(searcher, c, want, allowed, pool) for c in colors]
+    if _fusion_of(query, len(lists)) == "weighted":
+        _complete_color_rankings(searcher, colors, lists[len(lists) - len(colors) :], pool)
     fused = _fuse(query, lists)
     vectors = searcher.vectors_of([c.segment_id for c in pool.values()])
     negatives = [p for p in parts if p.part.negative]
@@ -94,13 +135,26 @@ def rank(
     sims = {k: _similarities(vectors.get(pool[k].segment_id), positives) for k in fused}
     if query.min_score is not None:
         fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= query.min_score}
-    hits = _hits(fused, pool, sims, lists, query, negatives, vectors)
+    hits = _hits(fused, pool, sims, lists, query, negatives, vectors, searcher.colors)
     hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor())
     if query.sort == "time":
         hits.sort(key=lambda h: h.time or "", reverse=True)
     total = len(hits)
     page = hits[query.offset : query.offset + query.limit]
-    return SearchResult(page, total, query.fusion)
+    return SearchResult(page, total, query.fusion, notes=_color_notes(searcher, colors))
+
+
+def _color_notes(searcher: Searcher, colors: list[ColorPart]) -> list[str]:
+    if not colors:
+        return []
+    missing = searcher.colors.palettes().missing
+    if not missing:
+        return []
+    return [
+        f"{missing} pictures were indexed without a colour palette (an index made before"
+        " palettes, or with --palette off) and match no colour; run mmsearch index on their"
+        " folders (with --palette on) to read their palettes"
+    ]
 
 
 def _query_vectors(
@@ -114,6 +168,8 @@ def _query_vectors(
         return vec
 
     positives = [p for p in parts if not p.part.negative]
+    if not positives and not len(more):  # colour parts only
+        return []
     if not positives:  # feedback only: the mean of the liked files
         return [("more-like", adjust(np.mean(more, axis=0)), 1.0)]
     if query.fusion == "vector":
@@ -150,6 +206,45 @@ def _ranking(
         keep = set(order[: min(n, head) if head is not None else n])
     ocr = {k: per["textual"] for k, per in found.items() if _is_ocr(per.get("textual"))}
     return _List(label, vector, weight, raw, scores, keep, ocr)
+
+
+def _color_ranking(
+    searcher: Searcher,
+    part: ColorPart,
+    want: int,
+    allowed: np.ndarray | None,
+    pool: dict[Key, Candidate],
+) -> _List:
+    """One colour part's ranking: matching pictures by coverage, best first.
+
+    A given colour part keeps all its matches past the relevance cutoff (it
+    is a query of its own: ``--color red`` lists the red pictures); a colour
+    word only reorders what the other parts found (``"a red car"`` lists cars,
+    red ones first, never a red apple).
+    """
+    found = searcher.colors.ranking(part.color, want, allowed, also=set(pool))
+    new = {k: v for k, v in found.items() if k not in pool}
+    pool.update(searcher.candidates_for(new))
+    scores = {k: cov for k, (_, cov) in found.items() if k in pool}
+    keep = set() if part.from_words else set(scores)
+    return _List(part.label, None, part.weight, dict(scores), scores, keep, {})
+
+
+def _complete_color_rankings(
+    searcher: Searcher, colors: list[ColorPart], lists: list[_List], pool: dict[Key, Candidate]
+) -> None:
+    """Weighted fusion: give each colour ranking every candidate, with its true coverage.
+
+    Weighted fusion puts each ranking on one scale (min-max or z-scores) over
+    the items it holds. A colour ranking of only its matches would be scaled
+    against itself (one match alone normalises to nothing); over all candidates
+    its matches stand out from the pictures without the colour (coverage 0).
+    Ranks, and so RRF, are left as they are: only matches count there.
+    """
+    for part, lst in zip(colors, lists, strict=True):
+        full = searcher.colors.coverage_of(part.color, set(pool))
+        lst.scores = {**full, **lst.scores}
+        lst.raw = dict(lst.scores)
 
 
 def _is_ocr(cand: Candidate | None) -> bool:
@@ -192,13 +287,24 @@ def _fuse_views(
 
 
 def _fuse(query: Query, lists: list[_List]) -> dict[Key, float]:
-    if len(lists) == 1 or query.fusion == "vector":
+    """Fuse the rankings; ``vector`` fusion has one ranking, unless colour parts add theirs."""
+    if not lists:
+        return {}
+    if len(lists) == 1:  # under vector fusion, more than one means colour rankings
         return dict(lists[0].scores)
     rankings = [lst.scores for lst in lists]
     weights = [lst.weight for lst in lists]
-    if query.fusion == "rrf":
+    if _fusion_of(query, len(lists)) == "rrf":
         return rrf(rankings, weights)
     return weighted_fusion(rankings, weights, method=query.normaliser)
+
+
+def _fusion_of(query: Query, n_lists: int) -> str:
+    """The late fusion that combines ``n_lists`` rankings: the query's, or for ``vector``
+    fusion (one ranking, plus colour rankings) ``VECTOR_COLOR_FUSION``."""
+    if query.fusion == "vector":
+        return VECTOR_COLOR_FUSION if n_lists > 1 else "vector"
+    return query.fusion
 
 
 def _drop_negatives(
@@ -235,6 +341,7 @@ def _hits(
     query: Query,
     negatives: list[EncodedPart],
     vectors: dict[int, np.ndarray],
+    searcher_colors: ColorView,
 ) -> list[Hit]:
     """Results best first: files as they are, video frames merged into moments."""
     frames = [(score, pool[k]) for k, score in fused.items() if k.is_frame]
@@ -256,14 +363,12 @@ def _hits(
             "segment_id": hit.segment_id,
             "view": hit.view,
             "parts": [
-                {
-                    "part": lst.label,
-                    "similarity": round(float(vec @ lst.vector), 6) if vec is not None else None,
-                    "rank": rank_of.get(key),
-                }
+                _explain_part(lst, rank_of, key, vec)
                 for lst, rank_of in zip(lists, ranks, strict=True)
             ],
         }
+        if any(lst.vector is None for lst in lists):
+            hit.explain["palette"] = searcher_colors.describe(key)
         if negatives and vec is not None:
             hit.explain["negatives"] = [
                 {"part": n.part.describe(), "similarity": round(float(vec @ n.vector), 6)}
@@ -271,6 +376,20 @@ def _hits(
             ]
     hits.sort(key=lambda h: (-h.score, h.path, h.start or 0.0))
     return hits
+
+
+def _explain_part(
+    lst: _List, rank_of: dict[Key, int], key: Key, vec: np.ndarray | None
+) -> dict[str, Any]:
+    """How one ranking saw a hit: its cosine (or, for a colour, its coverage) and rank."""
+    if lst.vector is None:
+        return {
+            "part": lst.label,
+            "coverage": round(lst.raw.get(key, 0.0), 4),
+            "rank": rank_of.get(key),
+        }
+    similarity = round(float(vec @ lst.vector), 6) if vec is not None else None
+    return {"part": lst.label, "similarity": similarity, "rank": rank_of.get(key)}
 
 
 def _hit(cand: Candidate, score: float, sims: list[float]) -> Hit:

@@ -104,10 +104,14 @@ class SearchResult:
     total: int  # results that passed the cutoff and filters, before paging
     fusion: str
     cut: int | None = None  # how many candidates the relevance cutoff dropped
+    notes: list[str] = field(default_factory=list)  # what the user should know (old palettes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "results": [h.to_dict() for h in self.hits],
             "total": self.total,
             "fusion": self.fusion,
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 
 from mmsearch.kinds import VISUAL_VIEWS
+from mmsearch.search.color import ColorView
 from mmsearch.search.results import Key, Match
 from mmsearch.search.stats_cache import read_stats, write_stats
 from mmsearch.store.metadata import MetadataStore
@@ -54,6 +55,7 @@ class Searcher:
         self.stats_path = stats_path  # where background() keeps its sample (stats_cache)
         self._background: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
         self._duplicate_floor: float | None = None
+        self.colors = ColorView(meta)
 
     def candidates(
         self, query: np.ndarray, want: int, allowed: np.ndarray | None = None
@@ -105,6 +107,20 @@ class Searcher:
                 groups = out.setdefault(candidate.key, {})
                 groups.setdefault(view_group(seg.view), candidate)
         return out
+
+    def candidates_for(self, found: dict[Key, tuple[int, float]]) -> dict[Key, Candidate]:
+        """Candidates for segments another view found (key → segment id, score).
+
+        The colour view ranks palettes, not vectors; its score (a coverage in
+        [0, 1]) stands in the candidate's ``similarity``.
+        """
+        with self.meta.sessions() as s:
+            segments = self.meta.segments_with_assets(s, [seg for seg, _ in found.values()])
+            return {
+                key: _candidate(self.meta, segments[seg], score)
+                for key, (seg, score) in found.items()
+                if seg in segments
+            }
 
     def vectors_of(self, segment_ids: list[int]) -> dict[int, np.ndarray]:
         with self.meta.sessions() as s:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +17,7 @@ from mmsearch.errors import ConfigError, PathError
 from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment, Tag
 
 SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ever given
+PALETTE_MARK = "palettes_backfilled"  # meta key: when palettes were last given to old segments
 
 
 @dataclass
@@ -83,6 +84,10 @@ class MetadataStore:
                 for statement in _FTS_SCHEMA:
                     s.execute(text(statement))
                 s.execute(text("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')"))
+            if version < 3:  # palettes: NULL for segments indexed before (they match no colour)
+                columns = {c["name"] for c in inspect(s.connection()).get_columns("segments")}
+                if "palette" not in columns:
+                    s.execute(text("ALTER TABLE segments ADD COLUMN palette JSON"))
             if row is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             else:

@@ -4,7 +4,8 @@
   so a library and its index can move together.
 - ``assets``: one indexed file, with its content hash and metadata.
 - ``segments``: one embedded unit of an asset (the whole image, one text chunk,
-  one video frame), with its float16 vector. FAISS ids are segment ids.
+  one video frame), with its float16 vector. FAISS ids are segment ids. Pixels
+  and frames also keep their colour palette (``--color`` searches).
 - ``tags``: user tags on files.
 - ``meta``: key/value facts about the index (schema version).
 - ``segments_fts`` (SQLite only): an FTS5 index over segment text (passages
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # 2: segments.box, FTS5 over segment text
+SCHEMA_VERSION = 3  # 2: segments.box, FTS5 over segment text; 3: segments.palette
 
 
 class Base(DeclarativeBase):
@@ -82,6 +83,8 @@ class Segment(Base):
     best_time: Mapped[float | None] = mapped_column("t_best", Float)
     text: Mapped[str | None] = mapped_column(Text)
     box: Mapped[list[float] | None] = mapped_column(JSON)  # OCR line: x0, y0, x1, y1 in [0, 1]
+    # pixels and frames: dominant colours [[L, a, b, share], ...] (mmsearch.media.palette)
+    palette: Mapped[list[list[float]] | None] = mapped_column(JSON)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
     asset: Mapped[Asset] = relationship(back_populates="segments")

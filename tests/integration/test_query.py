@@ -170,7 +170,9 @@ def test_modality_gap_is_calibrated(tmp_path: Path) -> None:
     # images sit on a smaller text->image scale, as in CLIP spaces
     with Engine.open(tmp_path / "idx", embedder=HashEmbedder(modality_offset=3.0)) as engine:
         engine.index([lib])
-        hits = engine.search("red", k=6, cutoff=False, collapse=None, fusion="vector")
+        hits = engine.search(  # views only: the colour word's palette ranking would favour images
+            "red", k=6, cutoff=False, collapse=None, fusion="vector", color_words=False
+        )
     by_raw = sorted(hits, key=lambda h: -h.similarity)
     assert {h.modality for h in by_raw[:3]} == {"text"}  # a raw merge favours texts
     assert {h.modality for h in hits[:3]} == {"image", "text"}  # calibrated: both
@@ -246,7 +248,8 @@ def test_diverse_and_feedback(tmp_path: Path, engine: Engine) -> None:
 
     def margin(**feedback) -> float:
         """How far the other orange photo trails the best red one (vector fusion: cosines)."""
-        q = Query().text("red").options(cutoff=False, collapse=None, fusion="vector", **feedback)
+        options = {"cutoff": False, "collapse": None, "fusion": "vector", "color_words": False}
+        q = Query().text("red").options(**options, **feedback)
         scores = {names([h])[0]: h.score for h in engine.run(q).hits}
         return scores["red00.png"] - scores["orange01.png"]
 

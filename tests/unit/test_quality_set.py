@@ -48,3 +48,19 @@ def test_multi_part_query_is_labelled(item: dict) -> None:
         assert part["kind"] in {"text", "image"}
         if part["kind"] == "image":
             assert part["value"] in SPEC["examples"]
+
+
+def test_colour_queries_are_labelled_held_out_and_parse() -> None:
+    from mmsearch.media.colors import colour_words, parse_color
+
+    color = SPEC["color"]
+    for query in color["words"]:
+        assert set(query["relevant"]) <= set(SPEC["media"]), query["text"]
+        assert query["split"] == "held-out" and colour_words(query["text"]), query["text"]
+    for query in color["only"]:
+        assert set(query["relevant"]) <= set(SPEC["media"]), query["colors"]
+        assert query["split"] == "held-out"
+        for given in query["colors"]:
+            parse_color(given)
+    texts = [q["text"].lower() for q in color["words"]]
+    assert len(texts) == len(set(texts))
