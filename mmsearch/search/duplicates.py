@@ -34,24 +34,34 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
 
 import numpy as np
 from sqlalchemy import select
 
+from mmsearch.kinds import DUPLICATE_TIERS, DuplicateTier
 from mmsearch.media.decode import DecodeError, decode_upright
 from mmsearch.media.phash import Fingerprint, fingerprint, hash_distance, pixel_match
+from mmsearch.search.duplicate_groups import (
+    COSINE_FLOOR,
+    DuplicateGroup,
+    DuplicateMember,
+    DuplicateReport,
+    FileFacts,
+    Unions,
+    exact_groups,
+    file_facts,
+    keeper_order,
+    keeper_reason,
+)
 from mmsearch.search.duplicate_video import VideoSignature, match_videos, video_signature
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.vectors import VectorStore
 
-Tier = Literal["exact", "near", "similar"]
-TIERS: tuple[Tier, ...] = get_args(Tier)
+Tier = DuplicateTier
+TIERS = DUPLICATE_TIERS
 
-COSINE_FLOOR = 0.80  # candidate pairs: the model's cosine at least this, raised to
-FLOOR_FRACTION = 0.5  # this fraction of the way from the median background cosine to 1
+FLOOR_FRACTION = 0.5  # the floor rises this share of the way from the median background to 1
 NEAR_PIXELS = 0.95  # pixel_match at which two images are the same picture
 SIMILAR_PIXELS = 0.75  # pixel_match at which two images show the same scene
 VIDEO_SHARE = 0.80  # share of the longer video's informative frames matched in order
@@ -59,78 +69,6 @@ NEIGHBOURS = 16  # nearest neighbours asked of the vector store per file
 FINGERPRINT_SIDE = 256  # images are decoded at about this long side for the pixel check
 _BACKGROUND_PAIRS = 4000
 _BACKGROUND_MIN_FILES = 30
-
-
-@dataclass
-class DuplicateMember:
-    path: str
-    reason: str
-    similarity: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DuplicateGroup:
-    tier: Tier
-    keeper: str  # the path of the member to keep
-    members: list[DuplicateMember]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tier": self.tier,
-            "keeper": self.keeper,
-            "members": [m.to_dict() for m in self.members],
-        }
-
-
-@dataclass
-class DuplicateReport:
-    groups: list[DuplicateGroup]
-    unreadable: list[str] = field(default_factory=list)  # files the pixel check could not open
-    cosine_floor: float = COSINE_FLOOR  # the candidate floor in force for this index
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"groups": [g.to_dict() for g in self.groups]}
-
-
-@dataclass
-class _File:
-    id: int
-    path: str
-    modality: str
-    content_hash: str
-    width: int
-    height: int
-    taken: str  # capture time (EXIF), else modification time, ISO-like for ordering
-    duration: float | None
-
-
-def _keeper_order(f: _File) -> tuple[int, str, str]:
-    """Largest resolution first, then the oldest capture time, then the path."""
-    return (-f.width * f.height, f.taken, f.path)
-
-
-class _Unions:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, x: int) -> int:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-    def groups(self) -> list[list[int]]:
-        out: dict[int, list[int]] = defaultdict(list)
-        for x in self.parent:
-            out[self.find(x)].append(x)
-        return [sorted(g) for g in out.values() if len(g) > 1]
 
 
 class DuplicateFinder:
@@ -141,21 +79,21 @@ class DuplicateFinder:
         self.vectors = vectors
         self.unreadable: list[str] = []
         self._prints: dict[int, Fingerprint | None] = {}
-        self._files: dict[int, _File] = {}
+        self._files: dict[int, FileFacts] = {}
         self._vec: dict[int, np.ndarray] = {}
         self._signatures: dict[int, VideoSignature | None] = {}
         self._frame_segs: dict[int, list[Segment]] = {}
 
     # -- loading -------------------------------------------------------------
 
-    def _load(self, paths: Sequence[str] | None) -> list[_File]:
+    def _load(self, paths: Sequence[str] | None) -> list[FileFacts]:
         with self.meta.sessions() as s:
             if paths:
                 found = {a.id: a for p in paths for a in self.meta.assets_under(s, p)}
                 assets = list(found.values())
             else:
                 assets = list(s.scalars(select(Asset)))
-            files = [_file(self.meta, a) for a in assets]
+            files = [file_facts(self.meta, a) for a in assets]
         self._files = {f.id: f for f in files}
         return files
 
@@ -182,20 +120,20 @@ class DuplicateFinder:
         self, paths: Sequence[str] | None = None, tiers: Sequence[str] = TIERS
     ) -> DuplicateReport:
         files = self._load(paths)
-        exact = _exact_groups(files)
+        exact = exact_groups(files)
         stand_in = {f.id: f.id for f in files}
         for group in exact:
             for member in group[1:]:
                 stand_in[member] = group[0]
         reps = [f for f in files if stand_in[f.id] == f.id]
         pairs, floor = self._visual_pairs(reps) if set(tiers) - {"exact"} else ({}, COSINE_FLOOR)
-        near_sets = _Unions()
+        near_sets = Unions()
         for (a, b), (tier, _why) in pairs.items():
             if tier == "near":
                 near_sets.union(a, b)
         near = [self._ordered(g) for g in near_sets.groups()]
         near_keeper = {m: g[0] for g in near for m in g}
-        similar_sets = _Unions()
+        similar_sets = Unions()
         for a, b in list(pairs):
             ka, kb = near_keeper.get(a, a), near_keeper.get(b, b)
             if ka != kb and self._stand_ins_alike(ka, kb, pairs, floor):
@@ -234,12 +172,12 @@ class DuplicateFinder:
         return True
 
     def _ordered(self, ids: list[int]) -> list[int]:
-        return sorted(ids, key=lambda i: _keeper_order(self._files[i]))
+        return sorted(ids, key=lambda i: keeper_order(self._files[i]))
 
     # -- candidate pairs -----------------------------------------------------
 
     def _visual_pairs(
-        self, reps: list[_File]
+        self, reps: list[FileFacts]
     ) -> tuple[dict[tuple[int, int], tuple[str, str]], float]:
         """Checked pairs ``(a, b) -> (tier, reason)`` among images and among videos."""
         images = [f.id for f in reps if f.modality == "image"]
@@ -388,7 +326,7 @@ class DuplicateFinder:
         for i in ids:
             f = self._files[i]
             if i == keeper.id:
-                reason = f"keeper: {_keeper_reason(f)}"
+                reason = f"keeper: {keeper_reason(f)}"
                 similarity = 1.0
             elif tier == "exact":
                 reason = f"same content hash as the keeper ({f.content_hash[:12]})"
@@ -427,43 +365,3 @@ class DuplicateFinder:
 
 def _as_vector(seg: Segment) -> np.ndarray:
     return np.frombuffer(seg.vector, dtype=np.float16).astype(np.float32)
-
-
-def _file(meta: MetadataStore, a: Asset) -> _File:
-    taken = a.taken_at or _iso(a.mtime_ns)
-    return _File(
-        a.id,
-        meta.abspath(a),
-        a.modality,
-        a.content_hash,
-        a.width or 0,
-        a.height or 0,
-        taken,
-        a.duration,
-    )
-
-
-def _iso(mtime_ns: int) -> str:
-    from datetime import datetime
-
-    return datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds")
-
-
-def _keeper_reason(f: _File) -> str:
-    return f"largest resolution ({f.width}x{f.height}), then oldest capture time ({f.taken})"
-
-
-def _exact_groups(files: list[_File]) -> list[list[int]]:
-    by_hash: dict[str, list[_File]] = defaultdict(list)
-    for f in files:
-        by_hash[f.content_hash].append(f)
-    groups = []
-    for same in by_hash.values():
-        paths = {f.path for f in same}
-        if len(paths) > 1:
-            groups.append([f.id for f in sorted(same, key=_keeper_order)])
-    return groups
-
-
-def expand_paths(paths: Sequence[str]) -> list[str]:
-    return [os.path.abspath(os.path.expanduser(p)) for p in paths]
