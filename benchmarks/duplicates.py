@@ -308,10 +308,12 @@ def _missed(report: dict, labels: dict[str, tuple[str, str]]) -> dict[str, list[
 
 def scale(n: int) -> None:
     """Time ``duplicates`` on ``n`` synthetic image segments through the real stores."""
+    from sqlalchemy import insert
+
     from mmsearch.search.duplicates import DuplicateFinder
     from mmsearch.store.faiss_store import FaissStore
     from mmsearch.store.metadata import AssetRecord, MetadataStore
-    from mmsearch.store.schema import Segment
+    from mmsearch.store.schema import Asset, Segment
 
     dim = 384
     rng = np.random.default_rng(0)
@@ -328,14 +330,23 @@ def scale(n: int) -> None:
         for i in range(clustered):
             vectors[i] = centres[i // 3] * 8 + rng.normal(size=dim)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        with meta.sessions.begin() as s:
-            for i in range(n):
-                path = folder / f"img{i:06d}.jpg"
-                if i < clustered:  # cluster members: real small files, shifted a little per cluster
-                    arr = np.roll(tile, (i // 3) * 7, axis=1) if (i // 3) % 2 else tile[:, ::-1]
-                    Image.fromarray(np.roll(arr, i // 3, axis=0)).save(path, quality=80 + i % 3 * 5)
-                record = AssetRecord(str(path), "image", 1000, i, f"{i:032x}", 96, 64)
-                meta.add_asset(s, record, [Segment.new("pixels", vectors[i])])
+        assets, segments = [], []
+        for i in range(n):
+            path = folder / f"img{i:06d}.jpg"
+            if i < clustered:  # cluster members: real small files, one picture per cluster
+                arr = np.roll(tile, (i // 3) * 7, axis=1) if (i // 3) % 2 else tile[:, ::-1]
+                Image.fromarray(np.roll(arr, i // 3, axis=0)).save(path, quality=80 + i % 3 * 5)
+            record = AssetRecord(str(path), "image", 1000, i, f"{i:032x}", 96, 64)
+            columns = {**record.columns(), "relpath": path.name, "indexed_at": 0.0}
+            assets.append({"id": i + 1, **columns})
+            vector = np.asarray(vectors[i], np.float16).tobytes()
+            segments.append({"id": i + 1, "asset_id": i + 1, "view": "pixels", "vector": vector})
+        with meta.sessions.begin() as s:  # bulk inserts: the same rows add_asset writes
+            root, _ = meta.root_for(s, str(folder))
+            for row in assets:
+                row["root_id"] = root.id
+            s.execute(insert(Asset), assets)
+            s.execute(insert(Segment), segments)
         with meta.sessions() as s:
             for ids, vecs in meta.vectors(s):
                 store.add(ids, vecs)

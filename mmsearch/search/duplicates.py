@@ -83,6 +83,8 @@ class DuplicateFinder:
         self._vec: dict[int, np.ndarray] = {}
         self._signatures: dict[int, VideoSignature | None] = {}
         self._frame_segs: dict[int, list[Segment]] = {}
+        self._adjacent: dict[int, list[tuple[int, tuple[str, str]]]] = {}
+        self._adjacent_for = -1
 
     # -- loading -------------------------------------------------------------
 
@@ -323,6 +325,7 @@ class DuplicateFinder:
     ) -> DuplicateGroup:
         keeper = self._files[ids[0]]
         members = []
+        members_set = set(ids)
         for i in ids:
             f = self._files[i]
             if i == keeper.id:
@@ -332,26 +335,33 @@ class DuplicateFinder:
                 reason = f"same content hash as the keeper ({f.content_hash[:12]})"
                 similarity = 1.0
             else:
-                similarity, reason = self._versus(keeper.id, i, pairs)
+                similarity, reason = self._versus(keeper.id, i, members_set, pairs)
             members.append(DuplicateMember(f.path, reason, round(similarity, 4)))
         return DuplicateGroup(tier, keeper.path, members)
 
     def _versus(
-        self, keeper: int, other: int, pairs: dict[tuple[int, int], tuple[str, str]]
+        self,
+        keeper: int,
+        other: int,
+        group: set[int],
+        pairs: dict[tuple[int, int], tuple[str, str]],
     ) -> tuple[float, str]:
         """Similarity to the keeper and why the member is in the group."""
+        cos = self._cosine(keeper, other)
         pair = (min(keeper, other), max(keeper, other))
         if pair in pairs:
             tier, why = pairs[pair]
-            cos = self._cosine(keeper, other)
             return cos, f"{tier} to the keeper: {why}"
-        linked = [(k, v) for k, v in pairs.items() if other in k]
-        via = linked[0] if linked else None
-        cos = self._cosine(keeper, other)
-        if via is None:
-            return cos, "in the group through its near-duplicates"
-        peer = via[0][0] if via[0][1] == other else via[0][1]
-        return cos, f"{via[1][0]} to {self._files[peer].path}: {via[1][1]}"
+        if self._adjacent_for != len(pairs):  # each file's checked pairs, built once
+            self._adjacent = defaultdict(list)
+            for (a, b), checked in pairs.items():
+                self._adjacent[a].append((b, checked))
+                self._adjacent[b].append((a, checked))
+            self._adjacent_for = len(pairs)
+        for peer, (tier, why) in self._adjacent.get(other, []):
+            if peer in group:
+                return cos, f"{tier} to {self._files[peer].path}: {why}"
+        return cos, "in the group through its near-duplicates"
 
     def _cosine(self, a: int, b: int) -> float:
         va, vb = self._vec.get(a), self._vec.get(b)
