@@ -32,6 +32,7 @@ HASH_BITS = 8  # and keeps the 8x8 lowest frequencies: 64 bits
 THUMB_SIDE = 64  # long side of the thumbnail pixel_match compares
 COMPARE_SIDE = 32  # both pictures are resampled to this square for one comparison
 MIN_CROP = 0.8  # pixel_match tries crops down to 80% of a side (a crop of up to 10% each end)
+QUICK_ACCEPT = 0.98  # whole-frame correlation at which no crop is searched (the same frame)
 QUICK_REJECT = 0.4  # whole-frame correlation under which no crop is searched...
 QUICK_HASH_BITS = 20  # ...unless the pHashes are this close
 FLAT_STD = 10.0  # grey standard deviation (0-255) under which a picture is flat
@@ -183,13 +184,15 @@ def pixel_match(a: Fingerprint, b: Fingerprint) -> float:
     The best normalised cross-correlation (-1..1) over crops of either picture
     down to ``MIN_CROP`` of each side; 0.0 when either picture is flat. Pairs
     that disagree at a glance (whole-frame correlation under ``QUICK_REJECT``
-    and hashes far apart) are not searched: their whole-frame correlation is
-    returned.
+    and hashes far apart), or agree at once (at least ``QUICK_ACCEPT``), are
+    not searched: their whole-frame correlation is returned.
     """
     if not (a.informative and b.informative):
         return 0.0
     size = (COMPARE_SIDE, COMPARE_SIDE)
     quick = _ncc(_resized(a.thumb, size), _resized(b.thumb, size))
+    if quick >= QUICK_ACCEPT:
+        return quick
     if quick < QUICK_REJECT and hash_distance(a.phash, b.phash) > QUICK_HASH_BITS:
         return quick
     return max(_best_window(a.thumb, b.thumb), _best_window(b.thumb, a.thumb))
