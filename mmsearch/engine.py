@@ -24,6 +24,7 @@ from sqlalchemy import select
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
 from mmsearch.errors import (
+    ConfigError,
     EmbedderMismatchError,
     IndexNotFoundError,
     MissingDependencyError,
@@ -33,6 +34,7 @@ from mmsearch.ingest.indexer import Indexer
 from mmsearch.ingest.ocr_pass import OcrReport
 from mmsearch.ingest.report import IndexReport, ProgressCallback
 from mmsearch.media.decode import DecodeOptions
+from mmsearch.search.duplicates import TIERS, DuplicateFinder, DuplicateReport
 from mmsearch.search.encode import QueryEncoder
 from mmsearch.search.filters import allowed_segment_ids
 from mmsearch.search.query import Query, simple_query
@@ -418,6 +420,30 @@ class Engine:
             "vectors": self.vectors.count,
             "size_bytes": size,
         }
+
+    # -- duplicates ----------------------------------------------------------
+
+    def duplicates(
+        self,
+        paths: Sequence[str | os.PathLike[str]] | None = None,
+        tiers: Sequence[str] | None = None,
+    ) -> DuplicateReport:
+        """Groups of exact copies, near-duplicates and similar shots, largest first.
+
+        Only files under ``paths`` (default: the whole index) are grouped;
+        ``tiers`` picks some of ``exact``, ``near``, ``similar`` (default: all).
+        A read-only report: nothing is written. See :mod:`mmsearch.search.duplicates`.
+        """
+        chosen = list(tiers) if tiers else list(TIERS)
+        unknown = [t for t in chosen if t not in TIERS]
+        if unknown:
+            raise ConfigError(f"unknown tier {unknown[0]!r}; choose from {', '.join(TIERS)}")
+        expanded = [_expand(p) for p in paths] if paths else None
+        missing = [p for p in expanded or [] if not os.path.exists(p)]
+        if missing:
+            raise PathError(f"no such file or folder: {missing[0]}")
+        catch_up(self.meta, self.vectors)
+        return DuplicateFinder(self.meta, self.vectors).run(expanded, chosen)
 
 
 def _check_same_space(

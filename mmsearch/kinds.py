@@ -48,3 +48,7 @@ SORTS: tuple[Sort, ...] = get_args(Sort)
 Precision = Literal["auto", "bf16", "fp32"]
 """Model precision on the CPU."""
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+
+DuplicateTier = Literal["exact", "near", "similar"]
+"""How alike a duplicate group's files are: the same bytes, the same picture, the same scene."""
+DUPLICATE_TIERS: tuple[DuplicateTier, ...] = get_args(DuplicateTier)
