@@ -77,8 +77,10 @@ def parse_json(raw: bytes) -> Any:
         raise QueryError(f"the body is not valid JSON: {exc}") from None
 
 
-def query_from_json(data: Any) -> Query:
-    """A :class:`Query` from ``Query.to_dict()`` JSON, typed and checked (never a 500)."""
+def query_from_json(data: Any, complete: bool = True) -> Query:
+    """A :class:`Query` from ``Query.to_dict()`` JSON, typed and checked (never a 500).
+
+    ``complete=False``: parts may still come (uploads), so it is not validated yet."""
     if not isinstance(data, dict):
         raise QueryError("the query must be a JSON object (Query.to_dict())")
     unknown = set(data) - _QUERY_FIELDS
@@ -101,7 +103,7 @@ def query_from_json(data: Any) -> Query:
             )
         if part.kind == "asset" and not part.value.strip().isdigit():
             raise QueryError("asset parts take an asset id (a number), not a path")
-    return bounded(query)
+    return bounded(query) if complete else query
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -114,6 +116,13 @@ def bounded(query: Query) -> Query:
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
     if not 0 <= query.offset <= MAX_OFFSET:
         raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
+    for fld in dataclasses.fields(Filters):
+        value = getattr(query.filters, fld.name)
+        if isinstance(value, int | float) and not -(2**62) < value < 2**62:
+            raise QueryError(f"filters.{fld.name} is out of range")
+    for asset in (*query.more_like, *query.less_like):
+        if not 0 <= asset < 2**62:
+            raise QueryError(f"no indexed file has asset id {asset}")
     return query.validate()
 
 
@@ -376,7 +385,7 @@ def router(engine: Engine, config: Any) -> APIRouter:
                 raise QueryError(f"unknown form field {field!r}")
         raw = form.get("query")
         data = parse_json(raw.encode() if isinstance(raw, str) else b"{}") if raw else {}
-        query = query_from_json(data) if data else Query()
+        query = query_from_json(data, complete=False) if data else Query()
         try:
             weight = float(str(form.get("weight") or 1.0))
         except ValueError:

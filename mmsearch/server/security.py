@@ -142,7 +142,19 @@ class Guard:
                     raise BodyTooLarge(self.max_body)
             return message
 
-        await self.app(scope, limited, send)
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await _refuse(send, 413, str(exc.detail))
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

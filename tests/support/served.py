@@ -1,8 +1,8 @@
 """A sample library (real photos, notes, a generated video) and a real ``mmsearch serve``.
 
-    lib = sample_library(tmp / "lib")
-    with serving(index_folder) as url:   # python -m mmsearch serve --port 0, in a subprocess
-        requests.get(url + "api/health")
+lib = sample_library(tmp / "lib")
+with serving(index_folder) as url:   # python -m mmsearch serve --port 0, in a subprocess
+    requests.get(url + "api/health")
 """
 
 from __future__ import annotations
