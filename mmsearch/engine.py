@@ -465,7 +465,7 @@ class Engine:
     def _asset_row(self, asset_id: int) -> tuple[str, str, str, str, str]:
         """(absolute path, root, modality, content hash, relpath) of an asset, or PathError."""
         with self.meta.sessions() as s:
-            asset = s.get(Asset, int(asset_id))
+            asset = s.get(Asset, int(asset_id)) if 0 < int(asset_id) < 2**63 else None
             if asset is None:
                 raise PathError(f"no indexed file has asset id {asset_id}")
             return (

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from mmsearch import Engine
@@ -575,3 +576,46 @@ def test_clip_metadata(client: TestClient, engine: Engine, index: Path) -> None:
     _error(client.post("/metadata", content=b'{"ids": [99999]}'), 404)
     _error(client.post("/metadata", content=b'{"ids": "1"}'), 400)
     _error(client.post("/metadata", content=b"[]"), 400)
+
+
+# -- the OpenAPI schema, explored: no input makes a 500 ------------------------------------
+
+
+def _as_localhost(app: Any) -> Any:
+    """The app, seen through ``Host: 127.0.0.1`` (schemathesis's client says ``testserver``)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if k != b"host"]
+            scope = {**scope, "headers": [*headers, (b"host", b"127.0.0.1")]}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+@pytest.fixture(scope="module")
+def api_schema(engine: Engine) -> Any:
+    import schemathesis
+
+    app = _as_localhost(create_app(engine, ServerConfig()))
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+schema = pytest.importorskip("schemathesis").pytest.from_fixture("api_schema")
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(
+    max_examples=20,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_makes_a_server_error(case: Any) -> None:
+    response = case.call()
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+    if response.status_code >= 400:
+        body = response.json()
+        assert set(body) == {"error"} and "\n" not in body["error"], body
