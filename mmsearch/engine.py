@@ -48,7 +48,7 @@ from mmsearch.store.describe import describe_asset
 from mmsearch.store.locking import WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset
+from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.sync import catch_up, load_or_rebuild
 from mmsearch.store.vectors import VectorStore, open_vector_store
 from mmsearch.store.verify import VerifyReport
@@ -493,7 +493,7 @@ class Engine:
         return real
 
     def asset_thumbnail(self, asset_id: int, at: float | None = None, size: int = 320) -> str:
-        """A cached JPEG of an indexed image, or of a video's frame at ``at`` seconds.
+        """A cached JPEG of an indexed image, or of the indexed video frame nearest ``at`` s.
 
         :class:`PathError` for an unknown id or a file outside its root; :class:`QueryError`
         for a text file (no picture) or a file that can't be decoded.
@@ -504,6 +504,18 @@ class Engine:
             raise QueryError(f"asset {asset_id} is a text file: it has no thumbnail")
         if at is not None and (not np.isfinite(at) or at < 0):
             raise QueryError("the time must be a number of seconds, 0 or more")
+        when = None
+        if modality == "video":
+            # the indexed frame nearest ``at``: what a result shows, and a bounded cache
+            with self.meta.sessions() as s:
+                times = s.scalars(
+                    select(Segment.best_time).where(
+                        Segment.asset_id == int(asset_id), Segment.best_time.is_not(None)
+                    )
+                )
+                known = sorted({float(t) for t in times if t is not None})
+            target = float(at or 0.0)
+            when = min(known, key=lambda t: abs(t - target)) if known else 0.0
         hit = Hit(
             path=real,
             modality=modality,
@@ -511,7 +523,7 @@ class Engine:
             segment_id=0,
             view="frame" if modality == "video" else "pixels",
             score=0.0,
-            best_time=float(at or 0.0) if modality == "video" else None,
+            best_time=when,
         )
         return make_thumbnail(os.path.join(self.folder, "thumbs"), content, hit, size)
 

@@ -21,13 +21,15 @@ from mmsearch.settings import Settings
 @setting_option("max_upload_mb", metavar="MB")
 @setting_option("allow_url_fetch", is_flag=True, default=None)
 @setting_option("precision")
-def serve_cmd(index: str | None, **options: Any) -> None:
+@click.option("--open", "open_page", is_flag=True, help="Open the page in a web browser.")
+def serve_cmd(index: str | None, open_page: bool, **options: Any) -> None:
     """Serve the index: a web page at / and a JSON API at /api (docs at /docs).
 
     \b
     mmsearch serve --index indexes/photos              # http://127.0.0.1:8765/
     mmsearch serve --host 0.0.0.0 --token "$SECRET"    # other machines, with a token
     mmsearch serve --allow-writes                      # tagging and re-indexing too
+    mmsearch serve --open                              # and open the page in a browser
 
     Serves until Ctrl-C. A --host other than loopback needs --token.
     """
@@ -43,7 +45,12 @@ def serve_cmd(index: str | None, **options: Any) -> None:
         sock = _bind(config.host, config.port)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"mmsearch: serving {engine.folder} at http://{shown}:{port}/ (Ctrl-C stops)")
+        url = f"http://{shown}:{port}/"
+        click.echo(f"mmsearch: serving {engine.folder} at {url} (Ctrl-C stops)")
+        if open_page:
+            import webbrowser
+
+            webbrowser.open(url + (f"?token={config.token}" if config.token else ""))
         server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )

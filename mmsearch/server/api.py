@@ -126,14 +126,19 @@ def bounded(query: Query) -> Query:
     return query.validate()
 
 
+def seconds(value: float) -> str:
+    """A time for a URL: millisecond precision, no exponent, no trailing zeros (``3``, ``12.5``)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def hit_urls(hit: dict[str, Any]) -> dict[str, Any]:
     """``thumbnail_url`` and ``file_url`` of one hit of a search's JSON."""
     asset = hit["asset_id"]
     base = f"/api/assets/{asset}"
     if hit["modality"] == "video":
         at = hit.get("best_time") or hit.get("start") or 0.0
-        hit["thumbnail_url"] = f"{base}/thumbnail?t={at:g}"
-        hit["file_url"] = f"{base}/file#t={hit.get('start') or 0.0:g}"
+        hit["thumbnail_url"] = f"{base}/thumbnail?t={seconds(at)}"
+        hit["file_url"] = f"{base}/file#t={seconds(hit.get('start') or 0.0)}"
     else:
         hit["thumbnail_url"] = f"{base}/thumbnail" if hit["modality"] == "image" else None
         hit["file_url"] = f"{base}/file"
@@ -418,10 +423,9 @@ def router(engine: Engine, config: Any) -> APIRouter:
     def thumbnail(
         asset_id: int,
         t: Annotated[float | None, Param(ge=0, le=1e7, description="Video time (s).")] = None,
-        size: Annotated[int, Param(ge=32, le=1024)] = 320,
     ) -> FileResponse:
-        """A cached JPEG of an image, or of a video's frame at ``t`` seconds."""
-        path = engine.asset_thumbnail(asset_id, t, size)
+        """A cached JPEG of an image, or of the video's indexed frame nearest ``t`` seconds."""
+        path = engine.asset_thumbnail(asset_id, t)
         return FileResponse(
             path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
         )

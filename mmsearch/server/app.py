@@ -17,6 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -145,7 +146,7 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
         given = request.query_params.get("token")
         if config.token and given and token_matches([given], config.token):
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = "/" + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
+            target = "/" + ("?" + urlencode(rest) if rest else "")
             response: Response = RedirectResponse(target, status_code=303)
             response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict")
             return response

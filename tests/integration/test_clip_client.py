@@ -80,3 +80,28 @@ def test_clip_client_errors_are_400s(served: tuple[str, Path, Path]) -> None:
     # an image URL is not fetched unless the server allows it
     fetching = clip.ClipClient(url=url + "knn-service", indice_name="photos")
     assert "--allow-url-fetch" in fetching.query(image="http://127.0.0.1:9/cat.jpg")["error"]
+
+
+def test_serve_prints_its_url_and_exits_0_on_ctrl_c(served: tuple[str, Path, Path]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.support.served import env
+
+    _url, _lib, index = served
+    cmd = [sys.executable, "-m", "mmsearch", "serve", "--index", str(index), "--port", "0"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith(f"mmsearch: serving {index} at http://127.0.0.1:")
+    url = line.split(" at ")[1].split()[0]
+    assert requests.get(url + "api/health", timeout=10).json() == {"status": "ok"}
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err

@@ -28,6 +28,7 @@ from PIL import Image
 from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.server import ServerConfig, create_app
+from mmsearch.server.api import seconds
 from tests.support.served import env, sample_library
 
 pytestmark = pytest.mark.subprocess
@@ -104,8 +105,14 @@ def test_search_get_is_the_cli_json_with_urls(client: TestClient, index: Path) -
         elif hit["modality"] == "text":
             assert hit["thumbnail_url"] is None and hit["snippet"]
         else:
-            assert hit["file_url"] == f"{base}/file#t={hit['start']:g}"
-            assert hit["thumbnail_url"] == f"{base}/thumbnail?t={hit['best_time']:g}"
+            assert hit["file_url"] == f"{base}/file#t={seconds(hit['start'])}"
+            assert hit["thumbnail_url"] == f"{base}/thumbnail?t={seconds(hit['best_time'])}"
+    assert (seconds(3.0), seconds(12.5), seconds(3725.125), seconds(1e6)) == (
+        "3",
+        "12.5",
+        "3725.125",
+        "1000000",
+    )
 
 
 def test_paging_filters_and_sort(client: TestClient, sample: Path) -> None:
@@ -339,8 +346,8 @@ def test_token_header_cookie_or_query(engine: Engine) -> None:
     assert anonymous.get("/api/health", params={"token": "s3cret"}).status_code == 200
     # the page's way: /?token=T once sets an HttpOnly cookie and drops the token from the URL
     browser = TestClient(app, base_url=BASE)
-    first = browser.get("/", params={"token": "s3cret", "q": "cat"}, follow_redirects=False)
-    assert first.status_code == 303 and first.headers["location"] == "/?q=cat"
+    first = browser.get("/", params={"token": "s3cret", "q": "a cat"}, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/?q=a+cat"
     cookie = first.headers["set-cookie"]
     assert "mmsearch_token=s3cret" in cookie and "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
