@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from mmsearch.errors import (
     IndexNotFoundError,
     MissingDependencyError,
     PathError,
+    QueryError,
 )
 from mmsearch.ingest.indexer import Indexer
 from mmsearch.ingest.ocr_pass import OcrReport
@@ -37,7 +40,7 @@ from mmsearch.media.decode import DecodeOptions
 from mmsearch.search.duplicates import TIERS, DuplicateFinder, DuplicateReport
 from mmsearch.search.encode import QueryEncoder
 from mmsearch.search.filters import allowed_segment_ids
-from mmsearch.search.query import Query, simple_query
+from mmsearch.search.query import Part, Query, simple_query
 from mmsearch.search.rank import EncodedPart, rank
 from mmsearch.search.results import Hit, SearchResult
 from mmsearch.search.retrieve import Searcher
@@ -48,7 +51,7 @@ from mmsearch.store.describe import describe_asset
 from mmsearch.store.locking import WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
-from mmsearch.store.schema import Asset
+from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.sync import catch_up, load_or_rebuild
 from mmsearch.store.vectors import VectorStore, open_vector_store
 from mmsearch.store.verify import VerifyReport
@@ -82,6 +85,7 @@ class Engine:
         self.on_notice = on_notice or (lambda _msg: None)
         self._lock = WriterLock(os.path.join(folder, LOCK_NAME))
         self._ocr_notice_given = False
+        self._vectors_guard = SharedLock()
         self.vectors = self._open_vectors()
         self.searcher = Searcher(meta, self.vectors, os.path.join(folder, STATS_NAME))
 
@@ -348,10 +352,16 @@ class Engine:
     def run(self, query: Query) -> SearchResult:
         """Run a full :class:`Query`: hits of the requested page, and the total."""
         query.validate()
-        catch_up(self.meta, self.vectors)
-        encoder = self._encoder()
-        vectors = encoder.encode(query.parts)
-        parts = [EncodedPart(p, v) for p, v in zip(query.parts, vectors, strict=True)]
+        self.refresh()
+        with self._vectors_guard.shared():
+            encoder = self._encoder()
+            vectors = encoder.encode(query.parts)
+            parts = [EncodedPart(p, v) for p, v in zip(query.parts, vectors, strict=True)]
+            return self._ranked(query, parts, encoder)
+
+    def _ranked(
+        self, query: Query, parts: list[EncodedPart], encoder: QueryEncoder
+    ) -> SearchResult:
         more = self.searcher.asset_vectors([encoder.asset_id(a) for a in query.more_like])
         less = self.searcher.asset_vectors([encoder.asset_id(a) for a in query.less_like])
         with self.meta.sessions() as s:
@@ -445,6 +455,105 @@ class Engine:
         catch_up(self.meta, self.vectors)
         return DuplicateFinder(self.meta, self.vectors).run(expanded, chosen)
 
+    # -- serving: thread-safe searches, assets by id (used by mmsearch serve) -----
+
+    def refresh(self) -> None:
+        """Catch the vector cache up with SQLite (files another process indexed).
+
+        Safe to call from many threads: searches share the vector store, and
+        catching up takes it alone, once. :meth:`run` calls it first.
+        """
+        count, top = self.meta.segment_stats()
+        if (self.vectors.count, self.vectors.max_id) == (count, top):
+            return
+        with self._vectors_guard.exclusive():
+            catch_up(self.meta, self.vectors)
+
+    def run_vector(self, vector: Sequence[float] | np.ndarray, query: Query) -> SearchResult:
+        """Run ``query`` (filters, paging, ranking) with a raw vector in the index's space as
+        its one positive part, in place of ``query.parts``.
+
+        Raises :class:`QueryError` when the vector has the wrong length or is all zeros.
+        """
+        raw = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if raw.shape[0] != self.identity.dim or not np.isfinite(raw).all():
+            raise QueryError(
+                f"the vector must be {self.identity.dim} finite numbers (this index's dimension)"
+            )
+        if not np.any(raw):
+            raise QueryError("the vector is all zeros")
+        query.parts = [Part("text", "<vector>")]
+        query.validate()
+        self.refresh()
+        with self._vectors_guard.shared():
+            encoded = [EncodedPart(query.parts[0], l2_normalise(raw[None, :])[0])]
+            return self._ranked(query, encoded, self._encoder())
+
+    def _asset_row(self, asset_id: int) -> tuple[str, str, str, str, str]:
+        """(absolute path, root, modality, content hash, relpath) of an asset, or PathError."""
+        with self.meta.sessions() as s:
+            asset = s.get(Asset, int(asset_id)) if 0 < int(asset_id) < 2**63 else None
+            if asset is None:
+                raise PathError(f"no indexed file has asset id {asset_id}")
+            return (
+                self.meta.abspath(asset),
+                asset.root.path,
+                asset.modality,
+                asset.content_hash,
+                asset.relpath,
+            )
+
+    def show_asset(self, asset_id: int) -> dict[str, Any]:
+        """:meth:`show` of the file with this asset id; :class:`PathError` when there is none."""
+        path = self._asset_row(asset_id)[0]
+        return describe_asset(self.meta, path)
+
+    def asset_file(self, asset_id: int) -> str:
+        """The real path of an indexed file, checked: it exists and, with symlinks resolved,
+        still lies under its root. :class:`PathError` otherwise (nothing else is opened)."""
+        path, root, _modality, _hash, _rel = self._asset_row(asset_id)
+        real, real_root = os.path.realpath(path), os.path.realpath(root)
+        if os.path.commonpath([real, real_root]) != real_root or real == real_root:
+            raise PathError(f"asset {asset_id} resolves outside its library folder")
+        if not os.path.isfile(real):
+            raise PathError(f"asset {asset_id} is no longer on disk")
+        return real
+
+    def asset_thumbnail(self, asset_id: int, at: float | None = None, size: int = 320) -> str:
+        """A cached JPEG of an indexed image, or of the indexed video frame nearest ``at`` s.
+
+        :class:`PathError` for an unknown id or a file outside its root; :class:`QueryError`
+        for a text file (no picture) or a file that can't be decoded.
+        """
+        real = self.asset_file(asset_id)
+        _path, _root, modality, content, _rel = self._asset_row(asset_id)
+        if modality == "text":
+            raise QueryError(f"asset {asset_id} is a text file: it has no thumbnail")
+        if at is not None and (not np.isfinite(at) or at < 0):
+            raise QueryError("the time must be a number of seconds, 0 or more")
+        when = None
+        if modality == "video":
+            # the indexed frame nearest ``at``: what a result shows, and a bounded cache
+            with self.meta.sessions() as s:
+                times = s.scalars(
+                    select(Segment.best_time).where(
+                        Segment.asset_id == int(asset_id), Segment.best_time.is_not(None)
+                    )
+                )
+                known = sorted({float(t) for t in times if t is not None})
+            target = float(at or 0.0)
+            when = min(known, key=lambda t: abs(t - target)) if known else 0.0
+        hit = Hit(
+            path=real,
+            modality=modality,
+            asset_id=int(asset_id),
+            segment_id=0,
+            view="frame" if modality == "video" else "pixels",
+            score=0.0,
+            best_time=when,
+        )
+        return make_thumbnail(os.path.join(self.folder, "thumbs"), content, hit, size)
+
 
 def _check_same_space(
     folder: str,
@@ -474,3 +583,41 @@ def _check_same_space(
             f"the index at {folder} was built with {'; '.join(conflicts)}; these settings "
             f"only apply to a new index. Drop them, or rebuild it: {rebuild}"
         )
+
+
+class SharedLock:
+    """Many holders of :meth:`shared` at once, or one of :meth:`exclusive` (writers first)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting_writers = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()

@@ -18,6 +18,9 @@ from typing import Any
 from mmsearch.errors import ConfigError
 from mmsearch.kinds import OCR_POLICIES, PRECISIONS
 
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOL_WORDS.update({"0": False, "false": False, "no": False, "off": False, "": False})
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -38,6 +41,10 @@ class Setting:
     def parse(self, raw: Any) -> Any:
         if raw is None:
             return None
+        if self.type is bool and isinstance(raw, str):
+            if raw.strip().lower() not in _BOOL_WORDS:
+                raise ConfigError(f"{self.name} must be true or false, not {raw!r}")
+            return _BOOL_WORDS[raw.strip().lower()]
         try:
             value = self.type(raw)
         except (TypeError, ValueError) as exc:
@@ -131,6 +138,40 @@ SETTINGS: tuple[Setting, ...] = (
         "A sampled frame this similar (cosine) to the last kept frame of its shot is folded"
         " into it.",
     ),
+    # mmsearch serve
+    Setting(
+        "host",
+        str,
+        "127.0.0.1",
+        "Address mmsearch serve listens on; other than loopback it needs --token.",
+    ),
+    Setting("port", int, 8765, "Port mmsearch serve listens on (0: any free port)."),
+    Setting(
+        "token",
+        str,
+        None,
+        "Secret that mmsearch serve asks of every request (Authorization: Bearer, or a cookie"
+        " the page sets once from /?token=...).",
+    ),
+    Setting(
+        "allow_writes",
+        bool,
+        False,
+        "mmsearch serve: allow tagging and re-indexing through the API (POST /api/tags,"
+        " /api/index).",
+    ),
+    Setting(
+        "max_upload_mb",
+        float,
+        20.0,
+        "mmsearch serve: largest request body (an uploaded query image or clip), in MB.",
+    ),
+    Setting(
+        "allow_url_fetch",
+        bool,
+        False,
+        "mmsearch serve: let clip-retrieval clients send an image_url for the server to fetch.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -170,6 +211,10 @@ class Settings:
             raise ConfigError("frame_rate must be positive")
         if values["workers"] < 0:
             raise ConfigError("workers must be 0 (automatic) or more")
+        if not 0 <= values["port"] <= 65535:
+            raise ConfigError("port must be between 0 and 65535")
+        if values["max_upload_mb"] <= 0:
+            raise ConfigError("max_upload_mb must be positive")
         return cls(values)
 
     def with_(self, **changes: Any) -> Settings:

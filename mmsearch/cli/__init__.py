@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mmsearch.cli import duplicates, index, manage, search
+from mmsearch.cli import duplicates, index, manage, search, serve
 from mmsearch.errors import MmsearchError
 
 DEBUG_FLAG = "--debug"
@@ -87,6 +87,7 @@ for command in (
     index.watch_cmd,
     index.roots_cmd,
     duplicates.duplicates_cmd,
+    serve.serve_cmd,
 ):
     cli.add_command(command)
 

@@ -23,7 +23,11 @@ from mmsearch.store.schema import Asset, Root, Segment, Tag
 
 
 def _epoch_ns(text: str, name: str) -> int:
-    return int(_parse_time(text, name).timestamp() * 1e9)
+    try:
+        ns = int(_parse_time(text, name).timestamp() * 1e9)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise QueryError(f"{name} is out of range: {text!r}") from exc
+    return max(-(2**63), min(ns, 2**63 - 1))  # SQLite's integers are 64-bit
 
 
 def _parse_time(text: str, name: str) -> datetime:

@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from mmsearch.errors import QueryError
 from mmsearch.kinds import NORMALISERS
 
 
@@ -49,6 +50,10 @@ class _Id(Hashable, Protocol):
 K = TypeVar("K", bound=_Id)
 
 _ZERO_NORM = 1e-9  # below this a combined unit-vector sum is treated as cancelled out
+
+
+class ZeroQueryError(QueryError, ValueError):
+    """The query's parts cancel out (a part and its negation): a user's query, not a bug."""
 
 
 def ranked(scores: Mapping[K, float]) -> list[K]:
@@ -89,7 +94,10 @@ def _aligned_unit_rows(order: Sequence[int], vectors: np.ndarray) -> np.ndarray:
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     if not norm > _ZERO_NORM:
-        raise ValueError(f"{what}: the result is an all-zero vector and has no direction")
+        raise ZeroQueryError(
+            f"{what}: the result is an all-zero vector and has no direction"
+            " (do a positive and a negative part cancel out?)"
+        )
     return (vector / norm).astype(np.float32)
 
 
@@ -185,7 +193,7 @@ def early_fusion(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     ws = np.array(_weights(weights, parts.shape[0]))
     zero = np.flatnonzero(np.linalg.norm(parts, axis=1) == 0)
     if zero.size:
-        raise ValueError(f"query part {int(zero[0])} is a zero vector and has no direction")
+        raise ZeroQueryError(f"query part {int(zero[0])} is a zero vector and has no direction")
     return _unit(ws @ _unit_rows(parts), "early_fusion: the weighted query parts cancel out")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from mmsearch.errors import MmsearchError, QueryError
 from mmsearch.media.decode import DecodeError, load_image
@@ -30,7 +31,7 @@ def make_thumbnail(folder: str, key: str, hit: Hit, size: int = 320) -> str:
     except (DecodeError, MmsearchError) as exc:
         raise QueryError(f"can't make a thumbnail of {hit.path}: {exc}") from exc
     image.thumbnail((size * 2, size))
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"  # threads of a server
     image.save(tmp, "JPEG", quality=85)
     os.replace(tmp, path)
     return path

@@ -1,0 +1,15 @@
+"""``mmsearch serve``: an HTTP API and a web page over one :class:`~mmsearch.engine.Engine`.
+
+    from mmsearch.server import ServerConfig, create_app
+
+See :mod:`mmsearch.server.app` (the application), :mod:`mmsearch.server.api`
+(``/api``), :mod:`mmsearch.server.clip_compat` (clip-retrieval's endpoints) and
+:mod:`mmsearch.server.security` (hosts, token, request sizes). Needs ``fastapi``
+and ``uvicorn`` (in the default install).
+"""
+
+from __future__ import annotations
+
+from mmsearch.server.app import ServerConfig, create_app
+
+__all__ = ["ServerConfig", "create_app"]

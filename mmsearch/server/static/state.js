@@ -1,0 +1,89 @@
+// The search's state lives in the URL, so a search can be bookmarked, shared and reloaded.
+// Keys: q, type, path, where (repeatable), after, before, sort, all, more / less (asset ids,
+// repeatable), like (an asset id as the example), k (page size).
+
+export const PAGE = 24;
+
+export function readState(search = window.location.search) {
+  const p = new URLSearchParams(search);
+  const ids = (key) => p.getAll(key).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  return {
+    q: p.get("q") || "",
+    type: p.get("type") || "",
+    path: p.get("path") || "",
+    where: p.getAll("where").filter((w) => w.includes("=")),
+    after: p.get("after") || "",
+    before: p.get("before") || "",
+    sort: p.get("sort") === "time" ? "time" : "score",
+    all: p.get("all") === "1",
+    more: ids("more"),
+    less: ids("less"),
+    like: ids("like")[0] || null,
+    k: Math.min(Math.max(Number(p.get("k")) || PAGE, 1), 200),
+  };
+}
+
+export function toSearchParams(state) {
+  const p = new URLSearchParams();
+  if (state.q) p.set("q", state.q);
+  if (state.type) p.set("type", state.type);
+  if (state.path) p.set("path", state.path);
+  for (const w of state.where) p.append("where", w);
+  if (state.after) p.set("after", state.after);
+  if (state.before) p.set("before", state.before);
+  if (state.sort !== "score") p.set("sort", state.sort);
+  if (state.all) p.set("all", "1");
+  for (const id of state.more) p.append("more", String(id));
+  for (const id of state.less) p.append("less", String(id));
+  if (state.like) p.set("like", String(state.like));
+  if (state.k !== PAGE) p.set("k", String(state.k));
+  return p;
+}
+
+export function writeState(state) {
+  const query = toSearchParams(state).toString();
+  const url = window.location.pathname + (query ? "?" + query : "");
+  if (url !== window.location.pathname + window.location.search) {
+    window.history.replaceState(null, "", url);
+  }
+}
+
+export function hasQuery(state, image) {
+  return Boolean(state.q.trim() || state.like || state.more.length || image);
+}
+
+// GET /api/search parameters of one page.
+export function pageParams(state, offset) {
+  const p = toSearchParams(state);
+  p.delete("k");
+  p.set("k", String(state.k));
+  p.set("offset", String(offset));
+  return p;
+}
+
+// The JSON query (Query.to_dict() shape) sent with an uploaded image.
+export function queryJson(state, offset) {
+  const tags = {};
+  for (const w of state.where) {
+    const at = w.indexOf("=");
+    tags[w.slice(0, at)] = w.slice(at + 1);
+  }
+  const parts = [];
+  if (state.q.trim()) parts.push({ kind: "text", value: state.q.trim() });
+  if (state.like) parts.push({ kind: "asset", value: String(state.like) });
+  const filters = { tags };
+  if (state.type) filters.modalities = [state.type];
+  if (state.path) filters.paths = [state.path];
+  if (state.after) filters.modified_after = state.after;
+  if (state.before) filters.modified_before = state.before;
+  return {
+    parts,
+    filters,
+    limit: state.k,
+    offset,
+    sort: state.sort,
+    cutoff: !state.all,
+    more_like: state.more,
+    less_like: state.less,
+  };
+}
