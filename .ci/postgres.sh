@@ -4,6 +4,8 @@
 #   dir=$(bash .ci/postgres.sh start)     # initdb into a temporary folder, start on 127.0.0.1
 #   export MMSEARCH_TEST_PG_URL=$(cat "$dir/url")
 #   bash .ci/postgres.sh stop "$dir"      # stop it and delete the folder
+#   bash .ci/postgres.sh halt "$dir"      # kill it at once, keep the data (fault tests)
+#   bash .ci/postgres.sh resume "$dir"    # start it again on the same port
 #
 # `start` installs the package when initdb is missing (needs root and apt-get), listens on
 # 127.0.0.1 only, on a free port, with trust for the superuser `postgres` and password
@@ -41,11 +43,18 @@ host all postgres 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
 EOF
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "$port" >"$dir/port"
+    serve "$dir"
+    echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres" >"$dir/url"
+    echo "$dir"
+}
+
+serve() {
+    local dir=$1 port
+    port=$(cat "$dir/port")
     as_server_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" \
         start >&2 || { cat "$dir/server.log" >&2; exit 1; }
-    echo "postgresql+psycopg://postgres@127.0.0.1:$port/postgres" >"$dir/url"
-    echo "$dir"
 }
 
 stop() {
@@ -59,5 +68,7 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop "${2:-}" ;;
-    *) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+    halt) as_server_user "$PG_BIN/pg_ctl" -D "${2:?DIR}/data" -m immediate -w stop >&2 ;;
+    resume) serve "${2:?DIR}" ;;
+    *) echo "usage: $0 start | stop DIR | halt DIR | resume DIR" >&2; exit 2 ;;
 esac

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mmsearch.errors import QueryError
 from mmsearch.search.query import Filters
+from mmsearch.store.metadata import POSTGRES_PHRASE, POSTGRES_WORDS
 from mmsearch.store.schema import Asset, Root, Segment, Tag
 
 
@@ -52,8 +53,8 @@ def text_match_assets(s: Session, phrase: str) -> Any:
 
     A phrase query (the words in order, case-insensitive, punctuation between
     them ignored): the FTS5 index ``segments_fts`` on SQLite, the GIN index over
-    ``to_tsvector('simple', text)`` with ``phraseto_tsquery`` on PostgreSQL, a
-    plain substring test elsewhere.
+    :data:`~mmsearch.store.metadata.POSTGRES_WORDS` with ``phraseto_tsquery`` on
+    PostgreSQL (words split the same way), a plain substring test elsewhere.
     """
     dialect = s.get_bind().dialect.name
     if dialect == "sqlite":
@@ -62,10 +63,7 @@ def text_match_assets(s: Session, phrase: str) -> Any:
         matched = rows.bindparams(q=quoted).columns(column("rowid"))
         return select(Segment.asset_id).where(Segment.id.in_(matched))
     if dialect == "postgresql":  # the same expression as the index, so the index is used
-        words = text(
-            "to_tsvector('simple'::regconfig, coalesce(segments.text, ''))"
-            " @@ phraseto_tsquery('simple'::regconfig, :phrase)"
-        ).bindparams(phrase=phrase)
+        words = text(f"{POSTGRES_WORDS} @@ {POSTGRES_PHRASE}").bindparams(phrase=phrase)
         return select(Segment.asset_id).where(Segment.text.is_not(None), words)
     return select(Segment.asset_id).where(Segment.text.contains(phrase))
 

@@ -26,7 +26,7 @@ def parse(url: str) -> URL:
     """The SQLAlchemy URL of a ``db`` setting; plain ``postgresql://`` means psycopg (v3)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise ConfigError(
             "db must be a database URL like postgresql+psycopg://user@host:5432/dbname,"
             f" not {_mask(url)!r}"
@@ -51,7 +51,8 @@ def parse(url: str) -> URL:
 def safe_url(url: str | URL) -> str:
     """The URL as text with its password removed (what manifests, errors and ``info`` show)."""
     parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    bare = parsed._replace(password=None)  # (URL.set ignores None: it would keep the password)
+    return bare.render_as_string(hide_password=False)
 
 
 def same_database(a: URL, b: URL) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, delete, event, func, select, text, update
-from sqlalchemy.engine import URL, ExceptionContext
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,7 +71,9 @@ class MetadataStore:
     def __init__(self, url: str | URL, dim: int | None = None) -> None:
         self.url = safe_url(url)  # never the password: this one is shown in messages
         self.dim = dim  # when known, vectors of another length are skipped on read
-        self.engine: SAEngine = create_engine(url, future=True)
+        # pre-ping: a pooled connection the server dropped (a restart) is replaced, not used
+        server = make_url(url).get_backend_name() == "postgresql"
+        self.engine: SAEngine = create_engine(url, future=True, pool_pre_ping=server)
         self.postgres = self.engine.dialect.name == "postgresql"
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -428,11 +430,23 @@ _FTS_SCHEMA = (
     "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
 )
 
+# PostgreSQL full text, made to split words as SQLite's FTS5 (unicode61) does: ASCII
+# punctuation and white space separate words (so "42.50" is "42 50", "New-York" is
+# "new york", as in FTS5; PostgreSQL's own parser would keep "42.50" whole), then the
+# 'simple' configuration lower-cases them, with no stemming and no stop words.
+_SEPARATORS = "'[!-/:-@[-`{-~[:space:]]+'"
+POSTGRES_WORDS = (
+    f"to_tsvector('simple'::regconfig, regexp_replace(coalesce(segments.text, ''),"
+    f" {_SEPARATORS}, ' ', 'g'))"
+)
+"""The words of a segment's text: the GIN index's expression, which queries must repeat."""
+POSTGRES_PHRASE = (
+    f"phraseto_tsquery('simple'::regconfig, regexp_replace(:phrase, {_SEPARATORS}, ' ', 'g'))"
+)
+"""A phrase (the words in order) split the same way, with the bind parameter ``phrase``."""
+
 _POSTGRES_FTS_SCHEMA = (
-    # The words of each segment's text ('simple': lower case, no stemming, no stop
-    # words), the expression search.filters.text_match_assets queries with a phrase.
-    "CREATE INDEX IF NOT EXISTS ix_segments_text_fts ON segments "
-    "USING gin (to_tsvector('simple'::regconfig, coalesce(text, '')))",
+    f"CREATE INDEX IF NOT EXISTS ix_segments_text_fts ON segments USING gin ({POSTGRES_WORDS})",
 )
 
 
