@@ -58,7 +58,8 @@ def test_index_search_info_rm_json(run, library: Path, tmp_path: Path) -> None:
     assert json.loads(run("info", "--json").stdout)["assets"] == 3
 
 
-def test_human_output(run, library: Path) -> None:
+def test_human_output(run, library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # the table folds long paths (tmp_path's vary)
     out = run("index", str(library), "--model", "hash").stdout
     assert "added 5" in out
     table = run("search", "red").stdout

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -321,3 +323,45 @@ def test_a_server_that_goes_away_mid_run(tmp_path: Path, own_server: tuple[str, 
         assert engine.info()["assets"] == 60 and engine.verify().ok
         q = Query().text("topic").where(text_match="note number 42").options(cutoff=False)
         assert _names(engine.run(q).hits) == ["note42.txt"]
+
+
+HOLDER = """
+import sys, time
+from mmsearch import Engine
+with Engine.open(sys.argv[1]) as engine, engine.writing():
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.subprocess
+def test_a_killed_writer_leaves_no_lock(tmp_path: Path, pg_url: str, library: Path) -> None:
+    with Engine.open(tmp_path / "idx", model="hash", db=pg_url) as engine:
+        engine.index([library / "notes"])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "idx")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with Engine.open(tmp_path / "idx") as engine:
+            with pytest.raises(IndexUnusableError, match="another mmsearch process"):
+                engine.index([library])
+            holder.kill()  # no clean exit: the kernel drops the flock, the server the lock
+            holder.wait(timeout=30)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    report = engine.index([library])
+                    break
+                except IndexUnusableError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            assert report.added == 3 and engine.verify().ok
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
