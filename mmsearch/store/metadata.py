@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from mmsearch.errors import ConfigError, DatabaseError, PathError
 from mmsearch.store.database import lock_key, safe_url
@@ -387,7 +387,9 @@ class MetadataStore:
         out: dict[int, Segment] = {}
         for start in range(0, len(ids), 900):
             part = ids[start : start + 900]
-            for seg in s.scalars(select(Segment).where(Segment.id.in_(part))):
+            # the asset (and its root) in the same query: one round trip, not one per hit
+            query = select(Segment).options(joinedload(Segment.asset)).where(Segment.id.in_(part))
+            for seg in s.scalars(query):
                 out[seg.id] = seg
         return out
 
