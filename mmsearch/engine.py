@@ -47,8 +47,9 @@ from mmsearch.search.retrieve import Searcher
 from mmsearch.search.stats_cache import FILE_NAME as STATS_NAME
 from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.settings import Settings
+from mmsearch.store import database
 from mmsearch.store.describe import describe_asset
-from mmsearch.store.locking import WriterLock
+from mmsearch.store.locking import AdvisoryLock, WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
@@ -83,7 +84,12 @@ class Engine:
         self.settings = settings
         self._embedder = embedder
         self.on_notice = on_notice or (lambda _msg: None)
-        self._lock = WriterLock(os.path.join(folder, LOCK_NAME))
+        on_server = (
+            AdvisoryLock(meta.engine, database.lock_key(meta.engine.url, "writer"), meta.url)
+            if meta.postgres
+            else None
+        )
+        self._lock = WriterLock(os.path.join(folder, LOCK_NAME), on_server)
         self._ocr_notice_given = False
         self._vectors_guard = SharedLock()
         self.vectors = self._open_vectors()
@@ -125,14 +131,25 @@ class Engine:
                 embedder, message = choose_embedder(resolved)
                 if message:
                     notice(message)
+            given = database.parse(resolved.db) if resolved.db else None
             os.makedirs(folder, exist_ok=True)
-            manifest = Manifest(embedder=embedder.identity, created_at=time.time())
+            meta = MetadataStore(given or _sqlite_url(folder), dim=embedder.identity.dim)
+            if given is not None and meta.roots():
+                meta.close()
+                raise ConfigError(
+                    f"the database {meta.url} already holds an index's metadata; give each"
+                    " index its own database (or empty this one)"
+                )
+            manifest = Manifest(
+                embedder=embedder.identity,
+                created_at=time.time(),
+                db=database.safe_url(given) if given is not None else None,
+            )
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder, settings)
-        meta = MetadataStore(
-            f"sqlite:///{os.path.join(folder, DB_NAME)}", dim=manifest.embedder.dim
-        )
+            url = _database_of(folder, manifest, resolved.db)
+            meta = MetadataStore(url, dim=manifest.embedder.dim)
         return cls(folder, manifest, meta, resolved, embedder, notice)
 
     def __enter__(self) -> Engine:
@@ -425,6 +442,7 @@ class Engine:
         return {
             "index": self.folder,
             "format": self.manifest.format,
+            "db": self.meta.url,
             "embedder": self.identity.to_dict(),
             **counts,
             "vectors": self.vectors.count,
@@ -553,6 +571,35 @@ class Engine:
             best_time=when,
         )
         return make_thumbnail(os.path.join(self.folder, "thumbs"), content, hit, size)
+
+
+def _sqlite_url(folder: str) -> str:
+    return f"sqlite:///{os.path.join(folder, DB_NAME)}"
+
+
+def _database_of(folder: str, manifest: Manifest, given: str | None) -> Any:
+    """The URL to open an existing index's metadata with: the manifest's, plus a given password.
+
+    A ``db`` given for an index built with another (or with its folder's SQLite
+    file) is refused: the metadata can't move by changing a setting.
+    """
+    if manifest.db is None:
+        if given:
+            raise ConfigError(
+                f"the index at {folder} keeps its metadata in {DB_NAME} in its folder, not in"
+                f" {database.safe_url(database.parse(given))}; drop --db (MMSEARCH_DB)"
+            )
+        return _sqlite_url(folder)
+    stored = database.parse(manifest.db)
+    if not given:
+        return stored
+    asked = database.parse(given)
+    if not database.same_database(asked, stored):
+        raise ConfigError(
+            f"the index at {folder} keeps its metadata in {manifest.db}, not in"
+            f" {database.safe_url(asked)}; drop --db (MMSEARCH_DB) or give that URL"
+        )
+    return asked  # the same database, with the password given at open time
 
 
 def _check_same_space(

@@ -13,6 +13,7 @@ and a non-zero exit status (``exit_code``).
     │   ├── IndexNotFoundError     no index at that path (search/info on nothing)
     │   ├── EmbedderMismatchError  opened with a different embedder than built it
     │   └── IndexFormatError       manifest from a newer or unknown format
+    ├── DatabaseError          the metadata database (PostgreSQL) can't be reached or used
     ├── QueryError             a query that can't be run (empty, unreadable image)
     └── PathError              a path given by the user does not exist
 
@@ -61,6 +62,13 @@ class EmbedderMismatchError(IndexUnusableError):
 
 class IndexFormatError(IndexUnusableError):
     """The index was written by an unknown or newer format version."""
+
+
+class DatabaseError(MmsearchError):
+    """The metadata database is down, went away, or refused the login.
+
+    The message names the database URL without its password.
+    """
 
 
 class QueryError(MmsearchError):

@@ -60,6 +60,14 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("index", str, "indexes/default", "Index folder to use."),
     Setting(
+        "db",
+        str,
+        None,
+        "Metadata database for a new index, e.g. postgresql+psycopg://user@host:5432/dbname"
+        " (recorded without its password; later commands take it from here, PGPASSWORD or"
+        " ~/.pgpass). Default: index.sqlite in the index folder.",
+    ),
+    Setting(
         "model",
         str,
         "auto",

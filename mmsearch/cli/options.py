@@ -42,9 +42,27 @@ def setting_option(name: str, **extra: Any) -> Callable[[F], F]:
 
 
 def index_option(f: F) -> F:
+    """``--index DIR`` and ``--db URL`` (kept in the click context for :func:`open_engine`)."""
+    f = _db_option(f)
     return setting_option("index", metavar="DIR", help="Index folder [default: indexes/default].")(
         f
     )
+
+
+def _keep_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["mmsearch.db"] = value
+
+
+_db_option = setting_option(
+    "db",
+    metavar="URL",
+    expose_value=False,
+    callback=_keep_db,
+    help="Metadata database of a new index, e.g. postgresql+psycopg://user@host:5432/dbname;"
+    " an existing index uses the one it was built with (give it again for its password)."
+    " [default: index.sqlite in the index folder]",
+)
 
 
 def json_option(f: F) -> F:
@@ -59,6 +77,9 @@ def open_engine(index: str | None, create: bool = False, **settings: Any) -> Eng
     """The engine for ``--index``, with notices as ``Note:`` lines on stderr."""
     from mmsearch.engine import Engine
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and "mmsearch.db" in ctx.meta and settings.get("db") is None:
+        settings["db"] = ctx.meta["mmsearch.db"]
     return Engine.open(index, create=create, on_notice=notice, **settings)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mmsearch.errors import QueryError
 from mmsearch.search.query import Filters
+from mmsearch.store.metadata import POSTGRES_PHRASE, POSTGRES_WORDS
 from mmsearch.store.schema import Asset, Root, Segment, Tag
 
 
@@ -54,14 +55,20 @@ def _path_condition(s: Session, prefix: str) -> Any:
 def text_match_assets(s: Session, phrase: str) -> Any:
     """Asset ids whose text (document passages, OCR lines) contains ``phrase``.
 
-    Uses the FTS5 index ``segments_fts`` on SQLite (a phrase query: the words
-    in order, case-insensitive), a plain substring test elsewhere.
+    A phrase query (the words in order, case-insensitive, punctuation between
+    them ignored): the FTS5 index ``segments_fts`` on SQLite, the GIN index over
+    :data:`~mmsearch.store.metadata.POSTGRES_WORDS` with ``phraseto_tsquery`` on
+    PostgreSQL (words split the same way), a plain substring test elsewhere.
     """
-    if s.get_bind().dialect.name == "sqlite":
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite":
         quoted = '"' + phrase.replace('"', '""') + '"'
         rows = text("SELECT rowid FROM segments_fts WHERE segments_fts MATCH :q")
         matched = rows.bindparams(q=quoted).columns(column("rowid"))
         return select(Segment.asset_id).where(Segment.id.in_(matched))
+    if dialect == "postgresql":  # the same expression as the index, so the index is used
+        words = text(f"{POSTGRES_WORDS} @@ {POSTGRES_PHRASE}").bindparams(phrase=phrase)
+        return select(Segment.asset_id).where(Segment.text.is_not(None), words)
     return select(Segment.asset_id).where(Segment.text.contains(phrase))
 
 

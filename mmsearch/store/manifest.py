@@ -3,7 +3,11 @@
 ``manifest.json`` in the index folder::
 
     {"format": 1, "embedder": {"name": ..., "model": ..., "weights": ..., "dim": ...,
-     "options": {...}}, "vector_store": "faiss", "created_at": ..., "mmsearch": "0.1.0"}
+     "options": {...}}, "vector_store": "faiss", "created_at": ..., "mmsearch": "0.1.0",
+     "db": "postgresql+psycopg://user@host:5432/dbname"}
+
+``db`` is there only when the metadata lives outside the folder (setting ``db``),
+and never holds a password.
 
 An older format is migrated step by step on open (``MIGRATIONS``); a newer one
 is refused with a message that says to upgrade mmsearch.
@@ -36,15 +40,19 @@ class Manifest:
     vector_store: str = "faiss"
     created_at: float = 0.0
     format: int = FORMAT_VERSION
+    db: str | None = None  # the metadata database URL, without password; None: index.sqlite
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": self.format,
             "embedder": self.embedder.to_dict(),
             "vector_store": self.vector_store,
             "created_at": self.created_at or time.time(),
             "mmsearch": __version__,
         }
+        if self.db is not None:
+            out["db"] = self.db
+        return out
 
 
 def manifest_path(folder: str) -> str:
@@ -79,6 +87,7 @@ def read_manifest(folder: str) -> Manifest | None:
         vector_store=str(data.get("vector_store", "faiss")),
         created_at=float(data.get("created_at", 0.0)),
         format=version,
+        db=str(data["db"]) if data.get("db") else None,
     )
 
 

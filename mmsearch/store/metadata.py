@@ -1,4 +1,9 @@
-"""The metadata store: SQLite (or any SQLAlchemy URL), the index's source of truth."""
+"""The metadata store: SQLite or PostgreSQL through SQLAlchemy, the index's source of truth.
+
+SQLite runs in WAL mode with an FTS5 table for phrase filters; PostgreSQL uses
+plain transactions and a GIN full-text index over segment text (see
+:mod:`mmsearch.store.database` and docs/postgres.md).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from mmsearch.errors import ConfigError, PathError
+from mmsearch.errors import ConfigError, DatabaseError, PathError
+from mmsearch.store.database import lock_key, safe_url
 from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segment, Tag
 
 SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ever given
@@ -62,19 +69,48 @@ def _under(path: str, folder: str) -> bool:
 class MetadataStore:
     """Assets, segments and their vectors, behind SQLAlchemy sessions."""
 
-    def __init__(self, url: str, dim: int | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str | URL, dim: int | None = None) -> None:
+        self.url = safe_url(url)  # never the password: this one is shown in messages
         self.dim = dim  # when known, vectors of another length are skipped on read
-        self.engine: SAEngine = create_engine(url, future=True)
+        # pre-ping: a pooled connection the server dropped (a restart) is replaced, not used
+        server = make_url(url).get_backend_name() == "postgresql"
+        self.engine: SAEngine = create_engine(url, future=True, pool_pre_ping=server)
+        self.postgres = self.engine.dialect.name == "postgresql"
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        if self.postgres:
+            event.listen(self.engine, "handle_error", self._database_error)
+        with self.engine.begin() as conn:
+            if self.postgres:  # two processes opening a new database at once: one creates
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._migrate_key})
+            Base.metadata.create_all(conn)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._migrate()
+
+    @property
+    def _migrate_key(self) -> int:
+        return lock_key(self.engine.url, "schema")
+
+    def _database_error(self, context: ExceptionContext) -> None:
+        """A server that is down, went away or refused the login: one line naming it."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        original = context.original_exception
+        if context.is_disconnect or isinstance(original, dbapi.OperationalError):
+            first = str(original).strip().splitlines()[0] if str(original).strip() else ""
+            hint = ""
+            if "password" in first:
+                hint = " (give the password in --db or MMSEARCH_DB, or in PGPASSWORD or ~/.pgpass)"
+            raise DatabaseError(
+                f"the metadata database {self.url} can't be used: {first}{hint}"
+            ) from original
 
     def _migrate(self) -> None:
         """Bring an older schema up to :data:`SCHEMA_VERSION`, step by step."""
         with self.sessions.begin() as s:
+            if self.postgres:
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._migrate_key})
+                for statement in _POSTGRES_FTS_SCHEMA:
+                    s.execute(text(statement))
             row = s.get(Meta, "schema_version")
             version = int(row.value) if row is not None else 0
             if version < 2 and self.engine.dialect.name == "sqlite":
@@ -259,9 +295,11 @@ class MetadataStore:
         SQLite would reuse the largest id after its row is deleted, and a vector file
         saved before that (a crash, a reader's copy) would then hold the old vector
         under the new segment's id without anyone noticing. The largest id ever given
-        is kept in ``meta`` and raised in the same transaction as the new rows.
+        is kept in ``meta`` and raised in the same transaction as the new rows; the
+        row is read ``FOR UPDATE`` (PostgreSQL), so a second transaction waits for
+        this one's ids rather than giving them again.
         """
-        mark = s.get(Meta, SEGMENT_ID_MARK)
+        mark = s.get(Meta, SEGMENT_ID_MARK, with_for_update=True)
         top = s.scalar(select(func.max(Segment.id))) or 0
         given = max(int(top), int(mark.value) if mark is not None else 0)
         if mark is None:
@@ -354,7 +392,9 @@ class MetadataStore:
         out: dict[int, Segment] = {}
         for start in range(0, len(ids), 900):
             part = ids[start : start + 900]
-            for seg in s.scalars(select(Segment).where(Segment.id.in_(part))):
+            # the asset (and its root) in the same query: one round trip, not one per hit
+            query = select(Segment).options(joinedload(Segment.asset)).where(Segment.id.in_(part))
+            for seg in s.scalars(query):
                 out[seg.id] = seg
         return out
 
@@ -395,6 +435,25 @@ _FTS_SCHEMA = (
     "CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments "
     "WHEN old.text IS NOT NULL BEGIN "
     "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+)
+
+# PostgreSQL full text, made to split words as SQLite's FTS5 (unicode61) does: ASCII
+# punctuation and white space separate words (so "42.50" is "42 50", "New-York" is
+# "new york", as in FTS5; PostgreSQL's own parser would keep "42.50" whole), then the
+# 'simple' configuration lower-cases them, with no stemming and no stop words.
+_SEPARATORS = "'[!-/:-@[-`{-~[:space:]]+'"
+POSTGRES_WORDS = (
+    f"to_tsvector('simple'::regconfig, regexp_replace(coalesce(segments.text, ''),"
+    f" {_SEPARATORS}, ' ', 'g'))"
+)
+"""The words of a segment's text: the GIN index's expression, which queries must repeat."""
+POSTGRES_PHRASE = (
+    f"phraseto_tsquery('simple'::regconfig, regexp_replace(:phrase, {_SEPARATORS}, ' ', 'g'))"
+)
+"""A phrase (the words in order) split the same way, with the bind parameter ``phrase``."""
+
+_POSTGRES_FTS_SCHEMA = (
+    f"CREATE INDEX IF NOT EXISTS ix_segments_text_fts ON segments USING gin ({POSTGRES_WORDS})",
 )
 
 

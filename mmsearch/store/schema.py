@@ -9,7 +9,12 @@
 - ``tags``: user tags on files.
 - ``meta``: key/value facts about the index (schema version).
 - ``segments_fts`` (SQLite only): an FTS5 index over segment text (passages
-  and OCR lines), kept in step by triggers, for exact-phrase filters.
+  and OCR lines), kept in step by triggers, for exact-phrase filters. On
+  PostgreSQL a GIN index over ``to_tsvector('simple', text)`` does that job.
+
+The same tables serve PostgreSQL (``LargeBinary`` is ``bytea``, ``JSON`` is
+``json``); integers that outgrow 32 bits there (file sizes, nanosecond times,
+segment ids) are ``BIGINT`` on PostgreSQL and stay ``INTEGER`` on SQLite.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -31,6 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SCHEMA_VERSION = 3  # 2: segments.box, FTS5 over segment text; 3: segments.palette
+
+
+BigInt = Integer().with_variant(BigInteger(), "postgresql")
+"""64-bit on PostgreSQL; SQLite's INTEGER is 64-bit already (and a primary key must stay one)."""
 
 
 class Base(DeclarativeBase):
@@ -52,8 +62,8 @@ class Asset(Base):
     root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
     relpath: Mapped[str] = mapped_column(String)
     modality: Mapped[str] = mapped_column(String(8), index=True)
-    size: Mapped[int] = mapped_column(Integer)
-    mtime_ns: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInt)
+    mtime_ns: Mapped[int] = mapped_column(BigInt)
     content_hash: Mapped[str] = mapped_column(String(32), index=True)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
@@ -71,7 +81,7 @@ class Asset(Base):
 class Segment(Base):
     __tablename__ = "segments"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
     view: Mapped[str] = mapped_column(String(8))
     ord: Mapped[int] = mapped_column(Integer, default=0)

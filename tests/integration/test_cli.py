@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from mmsearch.cli import cli
 
+pytestmark = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
+
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -56,7 +58,8 @@ def test_index_search_info_rm_json(run, library: Path, tmp_path: Path) -> None:
     assert json.loads(run("info", "--json").stdout)["assets"] == 3
 
 
-def test_human_output(run, library: Path) -> None:
+def test_human_output(run, library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")  # the table folds long paths (tmp_path's vary)
     out = run("index", str(library), "--model", "hash").stdout
     assert "added 5" in out
     table = run("search", "red").stdout
@@ -65,9 +68,16 @@ def test_human_output(run, library: Path) -> None:
     assert "removed 1 file" in run("rm", str(library / "photos" / "red.jpg")).stdout
 
 
-def test_index_option_and_environment(run, library: Path, tmp_path: Path, monkeypatch) -> None:
+def test_index_option_and_environment(
+    run, library: Path, tmp_path: Path, monkeypatch, metadata_db: str | None
+) -> None:
     run("index", str(library), "--model", "hash", "--index", str(tmp_path / "a"))
-    assert (tmp_path / "a" / "index.sqlite").exists()
+    if metadata_db is None:
+        assert (tmp_path / "a" / "index.sqlite").exists()
+    else:  # recorded in the manifest; the next index (b) is a SQLite one
+        assert not (tmp_path / "a" / "index.sqlite").exists()
+        assert json.loads((tmp_path / "a" / "manifest.json").read_text())["db"] == metadata_db
+        monkeypatch.delenv("MMSEARCH_DB")
     monkeypatch.setenv("MMSEARCH_INDEX", str(tmp_path / "b"))
     run("index", str(library / "photos"), "--model", "hash")
     assert json.loads(run("info", "--json").stdout)["assets"] == 3

@@ -22,6 +22,8 @@ from mmsearch.errors import (
 )
 from tests.support.media import solid
 
+pytestmark = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
+
 
 def open_engine(tmp_path: Path, **kw) -> Engine:
     return Engine.open(tmp_path / "idx", model="hash", **kw)

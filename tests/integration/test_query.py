@@ -20,6 +20,8 @@ from mmsearch.errors import QueryError
 from mmsearch.search.query import Query
 from tests.support.media import solid
 
+pytestmark = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
+
 OTHER = [
     (20, 160, 40),
     (30, 60, 220),

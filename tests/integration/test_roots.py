@@ -13,6 +13,8 @@ from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.embedders.hashing import HashEmbedder
 
+pytestmark = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
+
 
 @pytest.fixture
 def run(tmp_path: Path):

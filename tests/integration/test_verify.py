@@ -6,25 +6,41 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mmsearch import Engine
 from mmsearch.cli import cli
 
-
-def _damage(db: Path) -> None:
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA foreign_keys=OFF")
-    con.execute("DELETE FROM assets WHERE relpath = 'photos/red.jpg'")
-    con.execute(
-        "UPDATE segments SET vector = x'0000' WHERE asset_id ="
-        " (SELECT id FROM assets WHERE relpath = 'photos/blue.jpg')"
-    )
-    con.commit()
-    con.close()
+pytestmark = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
 
 
-def test_verify_detects_and_repairs(tmp_path: Path, library: Path) -> None:
+DAMAGE = (
+    "DELETE FROM assets WHERE relpath = 'photos/red.jpg'",
+    "UPDATE segments SET vector = {blob} WHERE asset_id ="
+    " (SELECT id FROM assets WHERE relpath = 'photos/blue.jpg')",
+)
+
+
+def _damage(idx: Path, db: str | None) -> None:
+    """Orphan one file's segments and cut another's vector short, behind mmsearch's back."""
+    if db is None:
+        con = sqlite3.connect(idx / "index.sqlite")
+        con.execute("PRAGMA foreign_keys=OFF")
+        for statement in DAMAGE:
+            con.execute(statement.format(blob="x'0000'"))
+        con.commit()
+        con.close()
+        return
+    import psycopg
+
+    with psycopg.connect(db.replace("+psycopg", ""), autocommit=True) as pg:
+        pg.execute("SET session_replication_role = replica")  # no foreign keys, as above
+        for statement in DAMAGE:
+            pg.execute(statement.format(blob="'\\x0000'::bytea"))  # type: ignore[arg-type]
+
+
+def test_verify_detects_and_repairs(tmp_path: Path, library: Path, metadata_db: str | None) -> None:
     idx = tmp_path / "idx"
     runner = CliRunner()
     assert (
@@ -36,7 +52,7 @@ def test_verify_detects_and_repairs(tmp_path: Path, library: Path) -> None:
     ok = runner.invoke(cli, ["verify", "--index", str(idx), "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True
 
-    _damage(idx / "index.sqlite")
+    _damage(idx, metadata_db)
     bad = runner.invoke(cli, ["verify", "--index", str(idx), "--json"])
     report = json.loads(bad.stdout)
     assert bad.exit_code == 1
