@@ -24,6 +24,7 @@ from sqlalchemy import select
 from mmsearch.embedders import canonical_name, embedder_from_identity
 from mmsearch.embedders.base import Embedder, EmbedderIdentity, l2_normalise
 from mmsearch.errors import (
+    ConfigError,
     EmbedderMismatchError,
     IndexNotFoundError,
     MissingDependencyError,
@@ -41,13 +42,14 @@ from mmsearch.search.results import Hit, SearchResult
 from mmsearch.search.retrieve import Searcher
 from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.settings import Settings
+from mmsearch.store.backends import open_vector_store, recorded_spec
 from mmsearch.store.describe import describe_asset
 from mmsearch.store.locking import WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset
 from mmsearch.store.sync import catch_up, load_or_rebuild
-from mmsearch.store.vectors import VectorStore, open_vector_store
+from mmsearch.store.vectors import VectorStore
 from mmsearch.store.verify import VerifyReport
 
 DB_NAME = "index.sqlite"
@@ -119,10 +121,15 @@ class Engine:
                 if message:
                     notice(message)
             os.makedirs(folder, exist_ok=True)
-            manifest = Manifest(embedder=embedder.identity, created_at=time.time())
+            manifest = Manifest(
+                embedder=embedder.identity,
+                vector_store=recorded_spec(resolved.vectors),
+                created_at=time.time(),
+            )
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder, settings)
+            _check_same_store(folder, manifest.vector_store, resolved)
         meta = MetadataStore(
             f"sqlite:///{os.path.join(folder, DB_NAME)}", dim=manifest.embedder.dim
         )
@@ -153,13 +160,16 @@ class Engine:
 
     # -- the vector store, kept in step with SQLite -------------------------
 
-    def _vector_path(self) -> str:
-        return os.path.join(self.folder, f"vectors-{self.identity.space}.faiss")
+    def _vector_store(self) -> VectorStore:
+        """A fresh, unloaded handle on the index's vector store."""
+        recorded = self.manifest.vector_store
+        # a password is never recorded: a --vectors naming the same store supplies it
+        given = self.settings.vectors if "vectors" in self.settings.given else recorded
+        spec = given if recorded_spec(given) == recorded else recorded
+        return open_vector_store(spec, self.folder, self.identity.space, self.identity.dim)
 
     def _open_vectors(self) -> VectorStore:
-        store = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
-        )
+        store = self._vector_store()
         load_or_rebuild(self.meta, store, self.on_notice)
         return store
 
@@ -390,9 +400,7 @@ class Engine:
         """
         from mmsearch.store.verify import verify_index
 
-        on_disk = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
-        )
+        on_disk = self._vector_store()
         return verify_index(self.meta, on_disk, self.vectors, repair, self._writer_lock())
 
     # -- facts -------------------------------------------------------------
@@ -413,10 +421,20 @@ class Engine:
             "index": self.folder,
             "format": self.manifest.format,
             "embedder": self.identity.to_dict(),
+            "vector_store": self.manifest.vector_store,
             **counts,
             "vectors": self.vectors.count,
             "size_bytes": size,
         }
+
+
+def _check_same_store(folder: str, recorded: str, settings: Settings) -> None:
+    """Raise when ``--vectors`` names another store than the one the index was built with."""
+    if "vectors" in settings.given and recorded_spec(settings.vectors) != recorded:
+        raise ConfigError(
+            f"the index at {folder} keeps its vectors in {recorded}, not"
+            f" {recorded_spec(settings.vectors)}; --vectors only applies to a new index"
+        )
 
 
 def _check_same_space(
