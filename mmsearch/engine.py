@@ -189,13 +189,15 @@ class Engine:
             return indexer.run(expanded)
 
     def _indexer(self, on_progress: ProgressCallback | None) -> Indexer:
+        policy = self.ocr_policy()
+        remote = None
+        if self.settings.ray:
+            from mmsearch.ingest.ray_pipeline import RayEmbedding
+
+            workers = self.settings.workers or None
+            remote = RayEmbedding(self.settings.ray, self.identity, self.settings, policy, workers)
         return Indexer(
-            self.meta,
-            self.vectors,
-            self.embedder,
-            self.settings,
-            on_progress,
-            ocr_policy=self.ocr_policy(),
+            self.meta, self.vectors, self.embedder, self.settings, on_progress, policy, remote
         )
 
     def ocr_pass(

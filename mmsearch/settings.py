@@ -98,6 +98,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Vector store of a new index: faiss (a file beside SQLite), milvus:FILE.db (Milvus"
         " Lite, in the index folder) or milvus+http://HOST:PORT/COLLECTION (a Milvus server).",
     ),
+    Setting(
+        "ray",
+        str,
+        None,
+        "Decode and embed on a Ray cluster: local (start one here), auto (join the running"
+        " one) or its address; the writes stay in this process.",
+    ),
     Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
     Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
     Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),

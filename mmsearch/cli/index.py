@@ -34,6 +34,7 @@ def _counts(report: IndexReport) -> str:
 @index_option
 @setting_option("model", metavar="NAME")
 @setting_option("vectors", metavar="STORE")
+@setting_option("ray", metavar="ADDRESS", is_flag=False, flag_value="local")
 @setting_option("clip_model", metavar="NAME|FILE")
 @setting_option("pretrained", metavar="TAG")
 @setting_option("weights", metavar="FILE")
