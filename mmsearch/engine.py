@@ -48,13 +48,14 @@ from mmsearch.search.stats_cache import FILE_NAME as STATS_NAME
 from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.settings import Settings
 from mmsearch.store import database
+from mmsearch.store.backends import open_vector_store, recorded_spec
 from mmsearch.store.describe import describe_asset
 from mmsearch.store.locking import AdvisoryLock, WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.sync import catch_up, load_or_rebuild
-from mmsearch.store.vectors import VectorStore, open_vector_store
+from mmsearch.store.vectors import VectorStore
 from mmsearch.store.verify import VerifyReport
 
 DB_NAME = "index.sqlite"
@@ -142,12 +143,14 @@ class Engine:
                 )
             manifest = Manifest(
                 embedder=embedder.identity,
+                vector_store=recorded_spec(resolved.vectors),
                 created_at=time.time(),
                 db=database.safe_url(given) if given is not None else None,
             )
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder, settings)
+            _check_same_store(folder, manifest.vector_store, resolved)
             url = _database_of(folder, manifest, resolved.db)
             meta = MetadataStore(url, dim=manifest.embedder.dim)
         return cls(folder, manifest, meta, resolved, embedder, notice)
@@ -177,13 +180,16 @@ class Engine:
 
     # -- the vector store, kept in step with SQLite -------------------------
 
-    def _vector_path(self) -> str:
-        return os.path.join(self.folder, f"vectors-{self.identity.space}.faiss")
+    def _vector_store(self) -> VectorStore:
+        """A fresh, unloaded handle on the index's vector store."""
+        recorded = self.manifest.vector_store
+        # a password is never recorded: a --vectors naming the same store supplies it
+        given = self.settings.vectors if "vectors" in self.settings.given else recorded
+        spec = given if recorded_spec(given) == recorded else recorded
+        return open_vector_store(spec, self.folder, self.identity.space, self.identity.dim)
 
     def _open_vectors(self) -> VectorStore:
-        store = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
-        )
+        store = self._vector_store()
         load_or_rebuild(self.meta, store, self.on_notice)
         return store
 
@@ -203,13 +209,15 @@ class Engine:
             return indexer.run(expanded)
 
     def _indexer(self, on_progress: ProgressCallback | None) -> Indexer:
+        policy = self.ocr_policy()
+        remote = None
+        if self.settings.ray:
+            from mmsearch.ingest.ray_pipeline import RayEmbedding
+
+            workers = self.settings.workers or None
+            remote = RayEmbedding(self.settings.ray, self.identity, self.settings, policy, workers)
         return Indexer(
-            self.meta,
-            self.vectors,
-            self.embedder,
-            self.settings,
-            on_progress,
-            ocr_policy=self.ocr_policy(),
+            self.meta, self.vectors, self.embedder, self.settings, on_progress, policy, remote
         )
 
     def ocr_pass(
@@ -420,9 +428,7 @@ class Engine:
         """
         from mmsearch.store.verify import verify_index
 
-        on_disk = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
-        )
+        on_disk = self._vector_store()
         return verify_index(self.meta, on_disk, self.vectors, repair, self._writer_lock())
 
     # -- facts -------------------------------------------------------------
@@ -444,6 +450,7 @@ class Engine:
             "format": self.manifest.format,
             "db": self.meta.url,
             "embedder": self.identity.to_dict(),
+            "vector_store": self.manifest.vector_store,
             **counts,
             "vectors": self.vectors.count,
             "size_bytes": size,
@@ -600,6 +607,15 @@ def _database_of(folder: str, manifest: Manifest, given: str | None) -> Any:
             f" {database.safe_url(asked)}; drop --db (MMSEARCH_DB) or give that URL"
         )
     return asked  # the same database, with the password given at open time
+
+
+def _check_same_store(folder: str, recorded: str, settings: Settings) -> None:
+    """Raise when ``--vectors`` names another store than the one the index was built with."""
+    if "vectors" in settings.given and recorded_spec(settings.vectors) != recorded:
+        raise ConfigError(
+            f"the index at {folder} keeps its vectors in {recorded}, not"
+            f" {recorded_spec(settings.vectors)}; --vectors only applies to a new index"
+        )
 
 
 def _check_same_space(

@@ -106,6 +106,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Offline model, new indexes: the prompts a class name is put in, separated by |,"
         " each with one {}.",
     ),
+    Setting(
+        "vectors",
+        str,
+        "faiss",
+        "Vector store of a new index: faiss (a file beside SQLite), milvus:FILE.db (Milvus"
+        " Lite, in the index folder) or milvus+http://HOST:PORT/COLLECTION (a Milvus server).",
+    ),
+    Setting(
+        "ray",
+        str,
+        None,
+        "Decode and embed on a Ray cluster: local (start one here), auto (join the running"
+        " one) or its address; the writes stay in this process.",
+    ),
     Setting("workers", int, 0, "Decoding worker processes; 0 = one per CPU core, minus one."),
     Setting("chunk_overlap", int, 8, "Tokens shared by neighbouring text chunks."),
     Setting("max_text_bytes", int, 20_000_000, "Larger text files are skipped and reported."),
@@ -194,6 +208,7 @@ class Settings:
     """Resolved values of every setting (see :data:`SETTINGS`)."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    given: frozenset[str] = frozenset()  # names set by an argument or a variable, not defaulted
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -208,11 +223,14 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
+        given: set[str] = set()
         for s in SETTINGS:
             raw = overrides.get(s.name)
             if raw is None:
                 raw = os.environ.get(s.env)
             values[s.name] = s.default if raw is None else s.parse(raw)
+            if raw is not None:
+                given.add(s.name)
         if values["batch_size"] < 1:
             raise ConfigError("batch_size must be at least 1")
         if values["frame_rate"] <= 0:
@@ -223,7 +241,7 @@ class Settings:
             raise ConfigError("port must be between 0 and 65535")
         if values["max_upload_mb"] <= 0:
             raise ConfigError("max_upload_mb must be positive")
-        return cls(values)
+        return cls(values, frozenset(given))
 
     def with_(self, **changes: Any) -> Settings:
         return Settings.resolve(**{**self.values, **changes})

@@ -33,6 +33,8 @@ def _counts(report: IndexReport) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @index_option
 @setting_option("model", metavar="NAME")
+@setting_option("vectors", metavar="STORE")
+@setting_option("ray", metavar="ADDRESS", is_flag=False, flag_value="local")
 @setting_option("clip_model", metavar="NAME|FILE")
 @setting_option("pretrained", metavar="TAG")
 @setting_option("weights", metavar="FILE")

@@ -101,6 +101,7 @@ def print_info(info: dict[str, Any]) -> None:
             for key, value in options.items()
         )
         table.add_row("model options", ", ".join(shown))
+    table.add_row("vectors", str(info.get("vector_store", "faiss")))
     by_modality = ", ".join(f"{k} {v}" for k, v in sorted(info["by_modality"].items()))
     table.add_row("files", f"{info['assets']}" + (f" ({by_modality})" if by_modality else ""))
     by_view = ", ".join(f"{k} {v}" for k, v in sorted(info["by_view"].items()))

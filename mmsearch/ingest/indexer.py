@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,7 +40,7 @@ SAVE_EVERY = 60.0
 
 
 @dataclass
-class _Job:
+class Job:
     """One decoded file waiting for the model, and how its vectors become segments."""
 
     decoded: DecodedFile
@@ -53,7 +53,7 @@ class _Job:
         return [self.decoded.image.image] if self.decoded.image else []
 
     def record(self) -> AssetRecord:
-        return _record(self.decoded)
+        return asset_record(self.decoded)
 
     def segments(self, image_vecs: np.ndarray, text_vecs: np.ndarray) -> list[Segment]:
         if self.decoded.modality == "image":
@@ -71,7 +71,7 @@ class _Job:
         ]
 
 
-def _record(decoded: DecodedFile) -> AssetRecord:
+def asset_record(decoded: DecodedFile) -> AssetRecord:
     """The asset row of a decoded file (a video's size and duration come later)."""
     image = decoded.image
     return AssetRecord(
@@ -87,6 +87,75 @@ def _record(decoded: DecodedFile) -> AssetRecord:
     )
 
 
+Row = tuple[AssetRecord, list[Segment], int | None]  # a file, its segments, the asset it replaces
+
+
+def prepare_job(
+    decoded: DecodedFile, replaces: int | None, embedder: Embedder, settings: Settings
+) -> Job | str:
+    """What the model must embed for an image or a text file, or why there is nothing."""
+    job = Job(decoded, replaces)
+    if decoded.ocr is not None:
+        job.texts = [line.text for line in decoded.ocr.lines]
+    if decoded.modality == "text" and decoded.text is not None:
+        spans = embedder.token_spans(decoded.text)
+        chunks = chunk_text(decoded.text, spans, embedder.max_tokens, settings.chunk_overlap)
+        if not chunks:
+            return "no words to index"
+        job.texts = [c.text for c in chunks]
+        job.spans = [(c.start, c.end) for c in chunks]
+    return job
+
+
+def embed_jobs(jobs: list[Job], embedder: Embedder) -> list[Row]:
+    """Embed the jobs' images and texts in one batch each; each job's file and segments."""
+    images = [im for j in jobs for im in j.images]
+    texts = [t for j in jobs for t in j.texts]
+    image_vecs = embedder.embed_images(images) if images else None
+    text_vecs = embedder.embed_texts(texts) if texts else None
+    rows: list[Row] = []
+    i = t = 0
+    for job in jobs:
+        n_img, n_txt = len(job.images), len(job.texts)
+        segs = job.segments(
+            image_vecs[i : i + n_img] if image_vecs is not None else np.zeros((0, 0)),
+            text_vecs[t : t + n_txt] if text_vecs is not None else np.zeros((0, 0)),
+        )
+        i, t = i + n_img, t + n_txt
+        rows.append((job.record(), segs, job.replaces))
+    return rows
+
+
+def embed_video_file(
+    decoded: DecodedFile, embedder: Embedder, settings: Settings, ocr_policy: str
+) -> tuple[AssetRecord, list[Segment], str | None]:
+    """A video's file record and frame segments, and what was wrong with it if it was damaged.
+
+    Raises :class:`~mmsearch.media.video.reader.VideoDecodeError` when it can't be opened.
+    """
+    from mmsearch.ingest.video import embed_video
+
+    video = embed_video(decoded.path, embedder, settings, ocr_policy)
+    record = replace(
+        asset_record(decoded),
+        width=video.info.width,
+        height=video.info.height,
+        duration=max((seg.end or 0.0 for seg in video.segments), default=None),
+        meta=video.meta,
+    )
+    return record, video.segments, video.error
+
+
+class RemoteEmbedding(Protocol):
+    """Decodes and embeds files elsewhere (a Ray cluster, ``ingest/ray_pipeline.py``)."""
+
+    def embed(
+        self, todo: list[tuple[str, str]]
+    ) -> Iterator[tuple[str, tuple[AssetRecord, list[Segment], str | None] | str]]:
+        """Each ``(path, modality)`` with its file record, segments and damage, or a skip reason."""
+        ...
+
+
 class Indexer:
     """Brings an index up to date with a set of paths; see the module docstring."""
 
@@ -98,6 +167,7 @@ class Indexer:
         settings: Settings,
         on_progress: ProgressCallback | None = None,
         ocr_policy: str = "off",
+        remote: RemoteEmbedding | None = None,
     ) -> None:
         self.meta = meta
         self.vectors = vectors
@@ -105,7 +175,8 @@ class Indexer:
         self.settings = settings
         self.ocr_policy = ocr_policy
         self.on_progress = on_progress
-        self._pending: list[_Job] = []
+        self.remote = remote
+        self._pending: list[Job] = []
         self._last_save = time.monotonic()
 
     # -- the run ---------------------------------------------------------
@@ -195,6 +266,9 @@ class Indexer:
     def _decode_and_embed(
         self, todo: list[tuple[str, str]], vanished: dict[str, list[Asset]], report: IndexReport
     ) -> None:
+        if self.remote is not None:
+            self._place_remote(self.remote, todo, vanished, report)
+            return
         for done, (path, result) in enumerate(self._decoded(todo), start=1):
             if isinstance(result, str):
                 report.skipped.append(Skip(path, result))
@@ -208,6 +282,33 @@ class Indexer:
             if self.on_progress:
                 self.on_progress(Progress(done, len(todo), path))
 
+    def _place_remote(
+        self,
+        remote: RemoteEmbedding,
+        todo: list[tuple[str, str]],
+        vanished: dict[str, list[Asset]],
+        report: IndexReport,
+    ) -> None:
+        """Write what ``remote`` decoded and embedded, batch by batch, with the same rules."""
+        rows: list[Row] = []
+        for done, (path, outcome) in enumerate(remote.embed(todo), start=1):
+            if isinstance(outcome, str):
+                report.skipped.append(Skip(path, outcome))
+                self._forget_changed(path, report)
+            else:
+                record, segments, partial = outcome
+                if partial:
+                    report.partial.append(Skip(path, partial))
+                current = self._current(path)
+                if not self._reuse(record, current, vanished, report):
+                    rows.append((record, segments, current.id if current else None))
+            if sum(len(segments) for _, segments, _ in rows) >= self.settings.batch_size:
+                self._write(rows, report)
+                rows = []
+            if self.on_progress:
+                self.on_progress(Progress(done, len(todo), path))
+        self._write(rows, report)
+
     # -- placing one decoded file -----------------------------------------
 
     def _current(self, path: str) -> Asset | None:
@@ -217,35 +318,35 @@ class Indexer:
 
     def _reuse(
         self,
-        decoded: DecodedFile,
+        record: AssetRecord,
         current: Asset | None,
         vanished: dict[str, list[Asset]],
         report: IndexReport,
     ) -> bool:
         """Use what the index already has for this content, without the model; True if it did."""
-        if current is not None and current.content_hash == decoded.content_hash:
+        if current is not None and current.content_hash == record.content_hash:
             with self.meta.sessions.begin() as s:
-                self.meta.touch(s, current.id, decoded.mtime_ns, decoded.size)
+                self.meta.touch(s, current.id, record.mtime_ns, record.size)
             report.unchanged += 1
             return True
-        moved_from = vanished.get(decoded.content_hash)
+        moved_from = vanished.get(record.content_hash)
         if moved_from and current is None:
             with self.meta.sessions.begin() as s:
                 asset = s.merge(moved_from.pop())
-                self.meta.move_asset(s, asset, decoded.path, decoded.mtime_ns)
+                self.meta.move_asset(s, asset, record.path, record.mtime_ns)
             report.moved += 1
             return True
-        return self._copy_twin(decoded, current, report)
+        return self._copy_twin(record, current, report)
 
-    def _copy_twin(self, decoded: DecodedFile, current: Asset | None, report: IndexReport) -> bool:
+    def _copy_twin(self, record: AssetRecord, current: Asset | None, report: IndexReport) -> bool:
         """A file whose content another indexed file has gets copies of its segments."""
         with self.meta.sessions.begin() as s:
-            twins = self.meta.assets_with_hash(s, decoded.content_hash)
+            twins = self.meta.assets_with_hash(s, record.content_hash)
             if not twins:
                 return False
             old_segments = self._drop(s, current)
             facts = {name: getattr(twins[0], name) for name in CONTENT_FACTS}
-            asset = self.meta.add_asset(s, replace(_record(decoded), **facts), [])
+            asset = self.meta.add_asset(s, replace(record, **facts), [])
             self.meta.copy_segments(s, twins[0].id, asset.id)
             new_ids = self.meta.segment_ids_of(s, asset.id)
         report.reused += 1
@@ -263,21 +364,12 @@ class Indexer:
     ) -> None:
         """Reuse what the index has for this content, or queue it for the model."""
         current = self._current(decoded.path)
-        if self._reuse(decoded, current, vanished, report):
+        if self._reuse(asset_record(decoded), current, vanished, report):
             return
-        job = _Job(decoded, current.id if current is not None else None)
-        if decoded.ocr is not None:
-            job.texts = [line.text for line in decoded.ocr.lines]
-        if decoded.modality == "text" and decoded.text is not None:
-            spans = self.embedder.token_spans(decoded.text)
-            chunks = chunk_text(
-                decoded.text, spans, self.embedder.max_tokens, self.settings.chunk_overlap
-            )
-            if not chunks:
-                report.skipped.append(Skip(decoded.path, "no words to index"))
-                return
-            job.texts = [c.text for c in chunks]
-            job.spans = [(c.start, c.end) for c in chunks]
+        job = prepare_job(decoded, current.id if current else None, self.embedder, self.settings)
+        if isinstance(job, str):
+            report.skipped.append(Skip(decoded.path, job))
+            return
         self._pending.append(job)
 
     def _place_video(
@@ -285,26 +377,21 @@ class Indexer:
     ) -> None:
         """Sample, embed and write one video (decoded here: frames stream, see ingest.video)."""
         current = self._current(decoded.path)
-        if self._reuse(decoded, current, vanished, report):
+        if self._reuse(asset_record(decoded), current, vanished, report):
             return
-        from mmsearch.ingest.video import VideoDecodeError, embed_video
+        from mmsearch.ingest.video import VideoDecodeError
 
         try:
-            video = embed_video(decoded.path, self.embedder, self.settings, self.ocr_policy)
+            record, segments, partial = embed_video_file(
+                decoded, self.embedder, self.settings, self.ocr_policy
+            )
         except VideoDecodeError as exc:
             report.skipped.append(Skip(decoded.path, str(exc)))
             self._forget_changed(decoded.path, report)
             return
-        if video.error:
-            report.partial.append(Skip(decoded.path, video.error))
-        record = replace(
-            _record(decoded),
-            width=video.info.width,
-            height=video.info.height,
-            duration=max((seg.end or 0.0 for seg in video.segments), default=None),
-            meta=video.meta,
-        )
-        self._write([(record, video.segments, current.id if current else None)], report)
+        if partial:
+            report.partial.append(Skip(decoded.path, partial))
+        self._write([(record, segments, current.id if current else None)], report)
 
     def _drop(self, s: Any, asset: Asset | None) -> list[int]:
         if asset is None:
@@ -331,27 +418,10 @@ class Indexer:
     def _flush(self, report: IndexReport) -> None:
         """Embed the pending jobs and write them in one transaction."""
         jobs, self._pending = self._pending, []
-        if not jobs:
-            return
-        images = [im for j in jobs for im in j.images]
-        texts = [t for j in jobs for t in j.texts]
-        image_vecs = self.embedder.embed_images(images) if images else None
-        text_vecs = self.embedder.embed_texts(texts) if texts else None
-        rows = []
-        i = t = 0
-        for job in jobs:
-            n_img, n_txt = len(job.images), len(job.texts)
-            segs = job.segments(
-                image_vecs[i : i + n_img] if image_vecs is not None else np.zeros((0, 0)),
-                text_vecs[t : t + n_txt] if text_vecs is not None else np.zeros((0, 0)),
-            )
-            i, t = i + n_img, t + n_txt
-            rows.append((job.record(), segs, job.replaces))
-        self._write(rows, report)
+        if jobs:
+            self._write(embed_jobs(jobs, self.embedder), report)
 
-    def _write(
-        self, rows: list[tuple[AssetRecord, list[Segment], int | None]], report: IndexReport
-    ) -> None:
+    def _write(self, rows: list[Row], report: IndexReport) -> None:
         """Write files and their segments in one transaction, then their vectors."""
         new_ids: list[int] = []
         old_ids: list[int] = []

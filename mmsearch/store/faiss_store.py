@@ -21,14 +21,11 @@ import numpy as np
 
 from mmsearch.errors import import_optional
 from mmsearch.store.files import atomic_write, remove_dead_temporaries
+from mmsearch.store.vectors import VectorFileError
 
 
 def _faiss() -> Any:
     return import_optional("faiss", "faiss", "the FAISS vector store")
-
-
-class VectorFileError(Exception):
-    """The FAISS file is missing, unreadable or disagrees with its stamp."""
 
 
 class FaissStore:

@@ -104,9 +104,13 @@ class Segment(Base):
         """A segment to insert: its view, its vector (stored as float16) and its place."""
         return cls(view=view, vector=np.asarray(vector, dtype=np.float16).tobytes(), **fields)
 
+    def content(self) -> dict[str, Any]:
+        """This segment's place, text and vector: every column but its id and its asset's."""
+        return {name: getattr(self, name) for name in _SEGMENT_CONTENT}
+
     def copy(self) -> Segment:
         """A new, unsaved segment with this one's place, text and vector (no id, no asset)."""
-        return Segment(**{name: getattr(self, name) for name in _SEGMENT_CONTENT})
+        return Segment(**self.content())
 
 
 _SEGMENT_CONTENT = tuple(

@@ -14,10 +14,9 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Segment
-from mmsearch.store.vectors import VectorStore
+from mmsearch.store.vectors import VectorFileError, VectorStore
 
 
 def load_or_rebuild(
@@ -25,7 +24,7 @@ def load_or_rebuild(
 ) -> None:
     """Load ``store`` from its file and catch it up, or rebuild it when the file is unusable."""
     try:
-        store.load()  # type: ignore[attr-defined]
+        store.load()
     except VectorFileError as exc:
         if meta.segment_stats()[0]:
             on_notice(f"vector file {exc}; rebuilding it from the index database")

@@ -4,6 +4,8 @@ A vector store holds one space's vectors under the SQLite segment ids and
 answers inner-product (cosine, for normalised vectors) top-k queries,
 optionally restricted to a set of allowed ids. It is a derived cache: the
 engine rebuilds it from SQLite whenever it is missing, corrupt or behind.
+
+The backends and how one is chosen by name: :mod:`mmsearch.store.backends`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ from typing import Protocol
 
 import numpy as np
 
-from mmsearch.errors import ConfigError
+
+class VectorFileError(Exception):
+    """The stored vectors are missing, unreadable or disagree with their stamp: rebuild them."""
 
 
 class VectorStore(Protocol):
     dim: int
+
+    def load(self) -> None:
+        """Read what is stored; raise :class:`VectorFileError` when it can't be trusted."""
+        ...
+
+    def ids(self) -> np.ndarray: ...
 
     @property
     def count(self) -> int: ...
@@ -37,12 +47,3 @@ class VectorStore(Protocol):
     def save(self) -> None: ...
 
     def reset(self) -> None: ...
-
-
-def open_vector_store(backend: str, path: str, dim: int) -> VectorStore:
-    """Open (or create empty) the store ``backend`` at ``path``."""
-    if backend == "faiss":
-        from mmsearch.store.faiss_store import FaissStore
-
-        return FaissStore(path, dim)
-    raise ConfigError(f"unknown vector store {backend!r}; available: faiss")

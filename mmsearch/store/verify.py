@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select, update
 
-from mmsearch.store.faiss_store import VectorFileError
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.sync import rebuild
-from mmsearch.store.vectors import VectorStore
+from mmsearch.store.vectors import VectorFileError, VectorStore
 
 
 @dataclass
@@ -119,8 +118,8 @@ def verify_index(
     dim = live.dim
     problem: str | None = None
     try:
-        on_disk.load()  # type: ignore[attr-defined]
-        ids = on_disk.ids()  # type: ignore[attr-defined]
+        on_disk.load()
+        ids = on_disk.ids()
         store_dim = on_disk.dim
     except VectorFileError as exc:
         ids, store_dim = np.zeros(0, np.int64), dim

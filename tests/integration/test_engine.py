@@ -171,6 +171,7 @@ def test_embedder_mismatch_and_manifest(tmp_path: Path, library: Path) -> None:
         Engine.open(tmp_path / "idx")
 
 
+@pytest.mark.faiss_file
 def test_vector_file_is_a_rebuildable_cache(tmp_path: Path, library: Path) -> None:
     notices: list[str] = []
     with open_engine(tmp_path) as engine:
