@@ -304,6 +304,13 @@ def router(engine: Engine, config: Any) -> APIRouter:
         exclude: Annotated[
             list[str] | None, Param(alias="not", description="Text to avoid.")
         ] = None,
+        color: Annotated[
+            list[str] | None,
+            Param(description="A colour part: NAME or #RRGGBB, optionally :SHARE (red:30%)."),
+        ] = None,
+        color_words: Annotated[
+            bool, Param(description="Colour words in q (a red car) add colour parts.")
+        ] = True,
         all: Annotated[bool, Param(description="No adaptive relevance cutoff.")] = False,
         diverse: bool = False,
         min_score: Annotated[float | None, Param(ge=-1, le=1)] = None,
@@ -327,7 +334,11 @@ def router(engine: Engine, config: Any) -> APIRouter:
         for text in exclude or []:
             if text.strip():
                 query.exclude(text)
+        for value in color or []:
+            if value.strip():
+                query.color(value.strip())
         query.options(
+            color_words=color_words,
             limit=k,
             offset=offset,
             sort=sort,
@@ -339,7 +350,7 @@ def router(engine: Engine, config: Any) -> APIRouter:
             less_like=list(less or []),
         )
         if not query.parts and not query.more_like:
-            raise QueryError("give q (a text), like (an asset id) or more (asset ids)")
+            raise QueryError("give q (a text), color, like (an asset id) or more (asset ids)")
         return result_json(engine.run(bounded(query)))
 
     @r.post(

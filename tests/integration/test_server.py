@@ -132,6 +132,21 @@ def test_paging_filters_and_sort(client: TestClient, sample: Path) -> None:
     assert none == {"results": [], "total": 0, "fusion": "vector"}
 
 
+def test_search_by_colour_and_colour_words(client: TestClient) -> None:
+    got = client.get("/api/search", params={"color": "orange", "type": "image", "all": "true"})
+    hits = got.json()["results"]
+    assert got.status_code == 200 and hits and all(h["modality"] == "image" for h in hits)
+    assert [p["part"] for p in hits[0]["explain"]["parts"]] == ["color:orange"]
+    assert hits[0]["path"].endswith(("coffee.png", "chelsea.png"))  # the orange pictures
+    words = client.get("/api/search", params={"q": "a red fox"}).json()["results"][0]
+    assert "color:red (from 'a red fox')" in [p["part"] for p in words["explain"]["parts"]]
+    off = client.get("/api/search", params={"q": "a red fox", "color_words": "false"})
+    assert [p["part"] for p in off.json()["results"][0]["explain"]["parts"]] == ["query"]
+    assert "unknown colour 'reddish'" in _error(
+        client.get("/api/search", params={"color": "reddish"}), 400
+    )
+
+
 def test_search_get_errors_are_one_line_4xx(client: TestClient) -> None:
     assert "give q" in _error(client.get("/api/search"), 400)
     assert "type" in _error(client.get("/api/search", params={"q": "x", "type": "sound"}), 400)

@@ -30,6 +30,7 @@ function fillForm() {
   $("f-type").value = state.type;
   $("f-path").value = state.path;
   $("f-where").value = state.where.join(", ");
+  $("f-color").value = state.color.join(", ");
   $("f-after").value = state.after;
   $("f-before").value = state.before;
   $("f-sort").value = state.sort;
@@ -41,6 +42,7 @@ function readForm() {
   state.type = $("f-type").value;
   state.path = $("f-path").value.trim();
   state.where = $("f-where").value.split(",").map((w) => w.trim()).filter((w) => w.includes("="));
+  state.color = $("f-color").value.split(",").map((c) => c.trim()).filter(Boolean);
   state.after = $("f-after").value;
   state.before = $("f-before").value;
   state.sort = $("f-sort").value;
@@ -282,7 +284,7 @@ function init() {
   for (const id of ["f-type", "f-sort", "f-all", "f-after", "f-before"]) {
     $(id).addEventListener("change", () => { readForm(); search(); });
   }
-  for (const id of ["f-path", "f-where"]) $(id).addEventListener("input", debounced);
+  for (const id of ["f-path", "f-where", "f-color"]) $(id).addEventListener("input", debounced);
   $("search").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(timer); readForm(); search(); });
   $("close").addEventListener("click", closeDetail);
   $("prev").addEventListener("click", () => openDetail(Math.max(current - 1, 0)));

@@ -1,6 +1,6 @@
 // The search's state lives in the URL, so a search can be bookmarked, shared and reloaded.
-// Keys: q, type, path, where (repeatable), after, before, sort, all, more / less (asset ids,
-// repeatable), like (an asset id as the example), k (page size).
+// Keys: q, type, path, where (repeatable), color (repeatable), after, before, sort, all,
+// more / less (asset ids, repeatable), like (an asset id as the example), k (page size).
 
 export const PAGE = 24;
 
@@ -12,6 +12,7 @@ export function readState(search = window.location.search) {
     type: p.get("type") || "",
     path: p.get("path") || "",
     where: p.getAll("where").filter((w) => w.includes("=")),
+    color: p.getAll("color").filter((c) => c.trim()),
     after: p.get("after") || "",
     before: p.get("before") || "",
     sort: p.get("sort") === "time" ? "time" : "score",
@@ -29,6 +30,7 @@ export function toSearchParams(state) {
   if (state.type) p.set("type", state.type);
   if (state.path) p.set("path", state.path);
   for (const w of state.where) p.append("where", w);
+  for (const c of state.color) p.append("color", c);
   if (state.after) p.set("after", state.after);
   if (state.before) p.set("before", state.before);
   if (state.sort !== "score") p.set("sort", state.sort);
@@ -49,7 +51,9 @@ export function writeState(state) {
 }
 
 export function hasQuery(state, image) {
-  return Boolean(state.q.trim() || state.like || state.more.length || image);
+  return Boolean(
+    state.q.trim() || state.color.length || state.like || state.more.length || image,
+  );
 }
 
 // GET /api/search parameters of one page.
@@ -71,6 +75,7 @@ export function queryJson(state, offset) {
   const parts = [];
   if (state.q.trim()) parts.push({ kind: "text", value: state.q.trim() });
   if (state.like) parts.push({ kind: "asset", value: String(state.like) });
+  for (const c of state.color) parts.push({ kind: "color", value: c });
   const filters = { tags };
   if (state.type) filters.modalities = [state.type];
   if (state.path) filters.paths = [state.path];
