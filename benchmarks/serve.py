@@ -120,13 +120,6 @@ def main() -> None:
         with Engine.open(folder / "idx", model=args.model) as engine:
             engine.index([lib])
             assets = engine.info()["assets"]
-            # library: Engine.run, one at a time
-            library: list[float] = []
-            for i in range(300):
-                query = Query().text(WORDS[i % len(WORDS)]).options(limit=args.k)
-                t0 = time.perf_counter()
-                engine.run(query)
-                library.append((time.perf_counter() - t0) * 1000)
         proc, url = _start(folder / "idx")
         try:
             one = Client(url)
@@ -134,8 +127,15 @@ def main() -> None:
                 one.get(_path(i, args.k))
             one.latencies.clear()
             rss_before = _rss_mb(proc.pid)
-            for i in range(300):
-                one.get(_path(i, args.k))
+            # library and server, interleaved: both see the same load on the machine
+            library: list[float] = []
+            with Engine.open(folder / "idx", create=False) as engine:
+                for i in range(300):
+                    query = Query().text(WORDS[i % len(WORDS)]).options(limit=args.k)
+                    t1 = time.perf_counter()
+                    engine.run(query)
+                    library.append((time.perf_counter() - t1) * 1000)
+                    one.get(_path(i, args.k))
             sequential = one
             workers = [Client(url) for _ in range(clients)]
             counter = iter(range(args.requests))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -54,7 +55,9 @@ def serve_cmd(index: str | None, open_page: bool, **options: Any) -> None:
         server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         )
-        server.run(sockets=[sock])
+        # uvicorn re-raises Ctrl-C once it has shut down cleanly: that is the normal end
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     click.echo("mmsearch: stopped")
 
 

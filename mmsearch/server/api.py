@@ -314,7 +314,7 @@ def router(engine: Engine, config: Any) -> APIRouter:
         all: Annotated[bool, Param(description="No adaptive relevance cutoff.")] = False,
         diverse: bool = False,
         min_score: Annotated[float | None, Param(ge=-1, le=1)] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """Search with simple parameters (what the page sends): ``mmsearch search --json``."""
         filters = Filters(
             modalities=list(type or []),
@@ -351,7 +351,7 @@ def router(engine: Engine, config: Any) -> APIRouter:
         )
         if not query.parts and not query.more_like:
             raise QueryError("give q (a text), color, like (an asset id) or more (asset ids)")
-        return result_json(engine.run(bounded(query)))
+        return JSONResponse(result_json(engine.run(bounded(query))))
 
     @r.post(
         "/search",

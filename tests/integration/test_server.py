@@ -451,6 +451,8 @@ def test_background_reindex_of_the_roots(writable: tuple[TestClient, Engine, Pat
     solid((250, 250, 20), seed=9).save(lib / "yellow.jpg")
     started = client.post("/api/index")
     assert started.status_code == 202 and started.json()["state"] == "running"
+    # one run at a time: the run opens an engine and starts workers, far longer than this
+    assert "already going" in _error(client.post("/api/index"), 409)
     deadline = time.monotonic() + 60
     while (state := client.get("/api/index").json())["state"] == "running":
         assert time.monotonic() < deadline
