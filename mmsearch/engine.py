@@ -93,6 +93,7 @@ class Engine:
         embedder: Embedder | None = None,
         create: bool = True,
         on_notice: NoticeCallback | None = None,
+        identity: EmbedderIdentity | None = None,
         **settings: Any,
     ) -> Engine:
         """Open the index folder at ``path`` (default: setting ``index``).
@@ -100,8 +101,10 @@ class Engine:
         An existing index uses the embedder that built it; asking for another
         (``model=`` or ``embedder=``) raises :class:`EmbedderMismatchError`.
         A new index is created when ``create`` is true, with ``embedder`` or
-        the one ``model`` names (default ``auto``). Other keyword arguments are
-        settings (see :mod:`mmsearch.settings`).
+        the one ``model`` names (default ``auto``). ``identity`` records a model
+        without loading it (an index of imported vectors, see
+        :meth:`import_embeddings`). Other keyword arguments are settings (see
+        :mod:`mmsearch.settings`).
         """
         resolved = Settings.resolve(model=model, **settings)
         folder = _expand(path if path is not None else resolved.index)
@@ -112,17 +115,23 @@ class Engine:
                 raise IndexNotFoundError(
                     f"no index at {folder}; build one with: mmsearch index PATH --index {folder}"
                 )
-            if embedder is None:
+            if embedder is None and identity is None:
                 from mmsearch.embedders.auto import choose_embedder
 
                 embedder, message = choose_embedder(resolved)
                 if message:
                     notice(message)
             os.makedirs(folder, exist_ok=True)
-            manifest = Manifest(embedder=embedder.identity, created_at=time.time())
+            built = embedder.identity if embedder is not None else identity
+            assert built is not None
+            manifest = Manifest(embedder=built, created_at=time.time(), ann=resolved.ann)
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder, settings)
+            _check_same_identity(folder, manifest.embedder, identity)
+            if settings.get("ann") is not None and resolved.ann != manifest.ann:
+                manifest.ann = resolved.ann  # the next write rebuilds the vector index
+                write_manifest(folder, manifest)
         meta = MetadataStore(
             f"sqlite:///{os.path.join(folder, DB_NAME)}", dim=manifest.embedder.dim
         )
@@ -158,7 +167,7 @@ class Engine:
 
     def _open_vectors(self) -> VectorStore:
         store = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
+            self.manifest.vector_store, self._vector_path(), self.identity.dim, self.manifest.ann
         )
         load_or_rebuild(self.meta, store, self.on_notice)
         return store
@@ -303,6 +312,29 @@ class Engine:
     def _writer_lock(self) -> WriterLock:
         return self._lock
 
+    def import_embeddings(
+        self,
+        source: str | os.PathLike[str],
+        table: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Add segments whose vectors were computed elsewhere (see ``ingest/bulk_import.py``).
+
+        ``source`` is a Parquet file (``path``, ``vector`` and optional columns) or a
+        ``.npy`` matrix with ``table`` (Parquet or JSON Lines) holding the other columns.
+        """
+        from mmsearch.ingest.bulk_import import BulkImporter, read_rows
+
+        path = _expand(source)
+        for p in (path, _expand(table) if table is not None else None):
+            if p is not None and not os.path.isfile(p):
+                raise PathError(f"no such file: {p}")
+        rows = read_rows(path, _expand(table) if table is not None else None)
+        with self._writer_lock():
+            catch_up(self.meta, self.vectors)
+            importer = BulkImporter(self.meta, self.vectors, self.identity.dim, on_progress)
+            return importer.run(rows, path)
+
     # -- searching -----------------------------------------------------------
 
     def encode_query(
@@ -391,7 +423,7 @@ class Engine:
         from mmsearch.store.verify import verify_index
 
         on_disk = open_vector_store(
-            self.manifest.vector_store, self._vector_path(), self.identity.dim
+            self.manifest.vector_store, self._vector_path(), self.identity.dim, self.manifest.ann
         )
         return verify_index(self.meta, on_disk, self.vectors, repair, self._writer_lock())
 
@@ -415,8 +447,19 @@ class Engine:
             "embedder": self.identity.to_dict(),
             **counts,
             "vectors": self.vectors.count,
+            "vector_index": self.vectors.describe(),  # type: ignore[attr-defined]
             "size_bytes": size,
         }
+
+
+def _check_same_identity(
+    folder: str, built: EmbedderIdentity, identity: EmbedderIdentity | None
+) -> None:
+    if identity is not None and identity != built:
+        raise EmbedderMismatchError(
+            f"the index at {folder} was built with {built.describe()}, not"
+            f" {identity.describe()}; vectors of different models can't be mixed"
+        )
 
 
 def _check_same_space(

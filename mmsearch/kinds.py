@@ -45,3 +45,7 @@ SORTS: tuple[Sort, ...] = get_args(Sort)
 Precision = Literal["auto", "bf16", "fp32"]
 """Model precision on the CPU."""
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+
+AnnKind = Literal["auto", "exact", "ivf", "hnsw"]
+"""The vector index: chosen by size (auto), exact, IVF with fast-scan PQ and a re-rank, HNSW."""
+ANN_KINDS: tuple[AnnKind, ...] = get_args(AnnKind)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmsearch.errors import ConfigError
-from mmsearch.kinds import OCR_POLICIES, PRECISIONS
+from mmsearch.kinds import ANN_KINDS, OCR_POLICIES, PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,14 @@ SETTINGS: tuple[Setting, ...] = (
         0.95,
         "A sampled frame this similar (cosine) to the last kept frame of its shot is folded"
         " into it.",
+    ),
+    Setting(
+        "ann",
+        str,
+        "auto",
+        "Vector index, recorded in the index: auto (exact below 20,000 segments, then IVF with"
+        " 8-bit codes and an exact re-rank), exact, ivf or hnsw.",
+        ANN_KINDS,
     ),
 )
 

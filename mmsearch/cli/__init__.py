@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mmsearch.cli import index, manage, search
+from mmsearch.cli import import_cmd, index, manage, search
 from mmsearch.errors import MmsearchError
 
 DEBUG_FLAG = "--debug"
@@ -86,6 +86,7 @@ for command in (
     manage.tag_cmd,
     index.watch_cmd,
     index.roots_cmd,
+    import_cmd.import_cmd,
 ):
     cli.add_command(command)
 

@@ -39,10 +39,10 @@ class VectorStore(Protocol):
     def reset(self) -> None: ...
 
 
-def open_vector_store(backend: str, path: str, dim: int) -> VectorStore:
-    """Open (or create empty) the store ``backend`` at ``path``."""
+def open_vector_store(backend: str, path: str, dim: int, ann: str = "auto") -> VectorStore:
+    """Open (or create empty) the store ``backend`` at ``path``; ``ann`` picks its index."""
     if backend == "faiss":
         from mmsearch.store.faiss_store import FaissStore
 
-        return FaissStore(path, dim)
+        return FaissStore(path, dim, ann)
     raise ConfigError(f"unknown vector store {backend!r}; available: faiss")
