@@ -39,7 +39,7 @@ from mmsearch.errors import ConfigError, MissingDependencyError, PathError
 from mmsearch.ingest.report import IndexReport, Progress, ProgressCallback, Skip
 from mmsearch.kinds import MODALITIES
 from mmsearch.settings import Settings
-from mmsearch.store.metadata import SEGMENT_ID_MARK, MetadataStore, _under
+from mmsearch.store.metadata import SEGMENT_ID_MARK, MetadataStore
 from mmsearch.store.schema import Meta, Root
 from mmsearch.store.vectors import VectorStore
 
@@ -251,7 +251,6 @@ class BulkImporter:
         self.dim = dim
         self.on_progress = on_progress
         self._assets: dict[str, tuple[int, str, int]] = {}  # path -> (asset id, modality, next ord)
-        self._roots: list[tuple[str, int]] = []
 
     def run(self, batches: Iterator[Rows], source: str) -> IndexReport:
         report = IndexReport()
@@ -335,18 +334,12 @@ class BulkImporter:
     ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, int]]]:
         """Asset rows to insert, and per kept row its (asset id, modality, ord)."""
         conn = s.connection()
+        fresh_paths = {rows.paths[row] for row in keep} - set(self._assets)
+        roots = self._roots_for(s, {os.path.dirname(p) for p in fresh_paths})
         placed: dict[str, tuple[int, str]] = {}  # new path -> (root id, relpath)
-        by_folder: dict[str, tuple[int, str]] = {}
-        for row in keep:
-            path = rows.paths[row]
-            if path in self._assets or path in placed:
-                continue
-            folder = os.path.dirname(path)
-            if folder not in by_folder:
-                root_id, rel = self._root(s, path)
-                by_folder[folder] = (root_id, rel[: -len(os.path.basename(path))])
-            root_id, prefix = by_folder[folder]
-            placed[path] = (root_id, prefix + os.path.basename(path))
+        for path in fresh_paths:
+            root_path, root_id = roots[os.path.dirname(path)]
+            placed[path] = (root_id, os.path.relpath(path, root_path))
         existing = self._existing(conn, list(placed.values()))
         stale = [existing[v] for v in placed.values() if v in existing]
         if stale:  # files in the index already: replaced
@@ -397,18 +390,30 @@ class BulkImporter:
                     found[(root_id, rel)] = int(asset_id)
         return found
 
-    def _root(self, s: Any, path: str) -> tuple[int, str]:
-        """The root holding ``path`` (a new one, its folder, when none does) and the relpath."""
-        for root_path, root_id in self._roots:
-            if _under(path, root_path):
-                return root_id, os.path.relpath(path, root_path)
-        for root in s.scalars(select(Root)):
-            if _under(path, root.path):
-                self._roots.append((root.path, root.id))
-                return root.id, os.path.relpath(path, root.path)
-        root, rel = self.meta.root_for(s, path)  # a missing path's folder becomes the root
-        self._roots = [(root.path, root.id)] + [r for r in self._roots if r[0] != root.path]
-        return root.id, rel
+    def _roots_for(self, s: Any, folders: set[str]) -> dict[str, tuple[str, int]]:
+        """Each folder's root (path, id); a folder under no root becomes one (inner roots fold)."""
+        known = {r.path: r.id for r in s.scalars(select(Root))}
+
+        def holder(folder: str) -> str | None:
+            at = folder
+            while True:
+                if at in known:
+                    return at
+                parent = os.path.dirname(at)
+                if parent == at:
+                    return None
+                at = parent
+
+        for folder in sorted(folders, key=len):  # outer folders first: fewer roots to fold
+            if holder(folder) is None:
+                self.meta.root_for(s, os.path.join(folder, "\0"))  # a missing file's folder
+                known = {r.path: r.id for r in s.scalars(select(Root))}
+        out = {}
+        for folder in folders:
+            root_path = holder(folder)
+            assert root_path is not None
+            out[folder] = (root_path, known[root_path])
+        return out
 
     @staticmethod
     def _update_durations(
