@@ -107,6 +107,7 @@ class Engine:
         embedder: Embedder | None = None,
         create: bool = True,
         on_notice: NoticeCallback | None = None,
+        identity: EmbedderIdentity | None = None,
         **settings: Any,
     ) -> Engine:
         """Open the index folder at ``path`` (default: setting ``index``).
@@ -114,8 +115,10 @@ class Engine:
         An existing index uses the embedder that built it; asking for another
         (``model=`` or ``embedder=``) raises :class:`EmbedderMismatchError`.
         A new index is created when ``create`` is true, with ``embedder`` or
-        the one ``model`` names (default ``auto``). Other keyword arguments are
-        settings (see :mod:`mmsearch.settings`).
+        the one ``model`` names (default ``auto``). ``identity`` records a model
+        without loading it (an index of imported vectors, see
+        :meth:`import_embeddings`). Other keyword arguments are settings (see
+        :mod:`mmsearch.settings`).
         """
         resolved = Settings.resolve(model=model, **settings)
         folder = _expand(path if path is not None else resolved.index)
@@ -126,7 +129,7 @@ class Engine:
                 raise IndexNotFoundError(
                     f"no index at {folder}; build one with: mmsearch index PATH --index {folder}"
                 )
-            if embedder is None:
+            if embedder is None and identity is None:
                 from mmsearch.embedders.auto import choose_embedder
 
                 embedder, message = choose_embedder(resolved)
@@ -134,7 +137,9 @@ class Engine:
                     notice(message)
             given = database.parse(resolved.db) if resolved.db else None
             os.makedirs(folder, exist_ok=True)
-            meta = MetadataStore(given or _sqlite_url(folder), dim=embedder.identity.dim)
+            built = embedder.identity if embedder is not None else identity
+            assert built is not None
+            meta = MetadataStore(given or _sqlite_url(folder), dim=built.dim)
             if given is not None and meta.roots():
                 meta.close()
                 raise ConfigError(
@@ -142,15 +147,20 @@ class Engine:
                     " index its own database (or empty this one)"
                 )
             manifest = Manifest(
-                embedder=embedder.identity,
+                embedder=built,
                 vector_store=recorded_spec(resolved.vectors),
                 created_at=time.time(),
                 db=database.safe_url(given) if given is not None else None,
+                ann=resolved.ann,
             )
             write_manifest(folder, manifest)
         else:
             _check_same_space(folder, manifest.embedder, model, embedder, settings)
+            _check_same_identity(folder, manifest.embedder, identity)
             _check_same_store(folder, manifest.vector_store, resolved)
+            if settings.get("ann") is not None and resolved.ann != manifest.ann:
+                manifest.ann = resolved.ann  # the next write rebuilds the vector index
+                write_manifest(folder, manifest)
             url = _database_of(folder, manifest, resolved.db)
             meta = MetadataStore(url, dim=manifest.embedder.dim)
         return cls(folder, manifest, meta, resolved, embedder, notice)
@@ -186,7 +196,9 @@ class Engine:
         # a password is never recorded: a --vectors naming the same store supplies it
         given = self.settings.vectors if "vectors" in self.settings.given else recorded
         spec = given if recorded_spec(given) == recorded else recorded
-        return open_vector_store(spec, self.folder, self.identity.space, self.identity.dim)
+        return open_vector_store(
+            spec, self.folder, self.identity.space, self.identity.dim, self.manifest.ann
+        )
 
     def _open_vectors(self) -> VectorStore:
         store = self._vector_store()
@@ -335,6 +347,29 @@ class Engine:
     def _writer_lock(self) -> WriterLock:
         return self._lock
 
+    def import_embeddings(
+        self,
+        source: str | os.PathLike[str],
+        table: str | os.PathLike[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Add segments whose vectors were computed elsewhere (see ``ingest/bulk_import.py``).
+
+        ``source`` is a Parquet file (``path``, ``vector`` and optional columns) or a
+        ``.npy`` matrix with ``table`` (Parquet or JSON Lines) holding the other columns.
+        """
+        from mmsearch.ingest.bulk_import import BulkImporter, read_rows
+
+        path = _expand(source)
+        for p in (path, _expand(table) if table is not None else None):
+            if p is not None and not os.path.isfile(p):
+                raise PathError(f"no such file: {p}")
+        rows = read_rows(path, _expand(table) if table is not None else None)
+        with self._writer_lock():
+            catch_up(self.meta, self.vectors)
+            importer = BulkImporter(self.meta, self.vectors, self.identity.dim, on_progress)
+            return importer.run(rows, path)
+
     # -- searching -----------------------------------------------------------
 
     def encode_query(
@@ -453,6 +488,7 @@ class Engine:
             "vector_store": self.manifest.vector_store,
             **counts,
             "vectors": self.vectors.count,
+            "vector_index": self.vectors.describe(),  # type: ignore[attr-defined]
             "size_bytes": size,
         }
 
@@ -615,6 +651,16 @@ def _check_same_store(folder: str, recorded: str, settings: Settings) -> None:
         raise ConfigError(
             f"the index at {folder} keeps its vectors in {recorded}, not"
             f" {recorded_spec(settings.vectors)}; --vectors only applies to a new index"
+        )
+
+
+def _check_same_identity(
+    folder: str, built: EmbedderIdentity, identity: EmbedderIdentity | None
+) -> None:
+    if identity is not None and identity != built:
+        raise EmbedderMismatchError(
+            f"the index at {folder} was built with {built.describe()}, not"
+            f" {identity.describe()}; vectors of different models can't be mixed"
         )
 
 

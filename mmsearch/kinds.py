@@ -52,3 +52,7 @@ PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 DuplicateTier = Literal["exact", "near", "similar"]
 """How alike a duplicate group's files are: the same bytes, the same picture, the same scene."""
 DUPLICATE_TIERS: tuple[DuplicateTier, ...] = get_args(DuplicateTier)
+
+AnnKind = Literal["auto", "exact", "ivf", "hnsw"]
+"""The vector index: chosen by size (auto), exact, IVF with fast-scan PQ and a re-rank, HNSW."""
+ANN_KINDS: tuple[AnnKind, ...] = get_args(AnnKind)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmsearch.errors import ConfigError
-from mmsearch.kinds import OCR_POLICIES, PRECISIONS
+from mmsearch.kinds import ANN_KINDS, OCR_POLICIES, PRECISIONS
 
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True}
 _BOOL_WORDS.update({"0": False, "false": False, "no": False, "off": False, "": False})
@@ -193,6 +193,14 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         False,
         "mmsearch serve: let clip-retrieval clients send an image_url for the server to fetch.",
+    ),
+    Setting(
+        "ann",
+        str,
+        "auto",
+        "Vector index, recorded in the index: auto (exact below 20,000 segments, then IVF with"
+        " 8-bit codes and an exact re-rank), exact, ivf or hnsw.",
+        ANN_KINDS,
     ),
 )
 

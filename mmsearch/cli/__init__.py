@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mmsearch.cli import duplicates, index, manage, search, serve
+from mmsearch.cli import duplicates, import_cmd, index, manage, search, serve
 from mmsearch.errors import MmsearchError
 
 DEBUG_FLAG = "--debug"
@@ -88,6 +88,7 @@ for command in (
     index.roots_cmd,
     duplicates.duplicates_cmd,
     serve.serve_cmd,
+    import_cmd.import_cmd,
 ):
     cli.add_command(command)
 

@@ -121,6 +121,8 @@ def print_show(facts: dict[str, Any]) -> None:
             table.add_row(key, str(facts[key]))
     if facts.get("taken_at"):
         table.add_row("taken", facts["taken_at"])
+    if facts.get("present") is False:
+        table.add_row("file", "not on this machine (its vectors are in the index)")
     views = ", ".join(f"{v} {n}" for v, n in sorted(facts["views"].items()))
     table.add_row("views", views or "-")
     if facts["tags"]:

@@ -17,6 +17,11 @@ def make_thumbnail(folder: str, key: str, hit: Hit, size: int = 320) -> str:
     across paths and never shown for another file. Written atomically.
     """
     at = hit.best_time or 0.0
+    if not os.path.exists(hit.path):
+        raise QueryError(
+            f"can't make a thumbnail of {hit.path}: the file is not on this machine"
+            " (its vectors were imported)"
+        )
     path = os.path.join(folder, f"{key}-{round(at * 1000)}-{size}.jpg")
     if os.path.exists(path):
         return path

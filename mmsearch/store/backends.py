@@ -17,12 +17,17 @@ from mmsearch.store.vectors import VectorStore
 AVAILABLE = "faiss, milvus:FILE.db, milvus+http://HOST:PORT/COLLECTION"
 
 
-def open_vector_store(spec: str, folder: str, space: str, dim: int) -> VectorStore:
-    """Open (or create empty) the store ``spec`` names for the index in ``folder``."""
+def open_vector_store(
+    spec: str, folder: str, space: str, dim: int, ann: str = "auto"
+) -> VectorStore:
+    """Open (or create empty) the store ``spec`` names for the index in ``folder``.
+
+    ``ann`` picks the FAISS index kind (see ``faiss_store.py``); Milvus searches exactly.
+    """
     if spec == "faiss":
         from mmsearch.store.faiss_store import FaissStore
 
-        return FaissStore(os.path.join(folder, f"vectors-{space}.faiss"), dim)
+        return FaissStore(os.path.join(folder, f"vectors-{space}.faiss"), dim, ann)
     if spec.startswith("milvus"):
         from mmsearch.store.milvus_store import MilvusStore
 

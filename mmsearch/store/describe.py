@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ def describe_asset(meta: MetadataStore, target: str) -> dict[str, Any]:
         ]
         return {
             "path": target,
+            "present": os.path.exists(target),  # imported vectors may describe files elsewhere
             "asset_id": asset.id,
             "modality": asset.modality,
             "size": asset.size,

@@ -3,11 +3,12 @@
 ``manifest.json`` in the index folder::
 
     {"format": 1, "embedder": {"name": ..., "model": ..., "weights": ..., "dim": ...,
-     "options": {...}}, "vector_store": "faiss", "created_at": ..., "mmsearch": "0.1.0",
-     "db": "postgresql+psycopg://user@host:5432/dbname"}
+     "options": {...}}, "vector_store": "faiss", "ann": "auto", "created_at": ...,
+     "mmsearch": "0.1.0", "db": "postgresql+psycopg://user@host:5432/dbname"}
 
 ``db`` is there only when the metadata lives outside the folder (setting ``db``),
-and never holds a password.
+and never holds a password. (``ann`` was added without a format change: a
+manifest without it reads as ``auto``.)
 
 An older format is migrated step by step on open (``MIGRATIONS``); a newer one
 is refused with a message that says to upgrade mmsearch.
@@ -39,6 +40,7 @@ class Manifest:
     embedder: EmbedderIdentity
     vector_store: str = "faiss"
     created_at: float = 0.0
+    ann: str = "auto"  # the vector index: auto (by size), exact, ivf or hnsw
     format: int = FORMAT_VERSION
     db: str | None = None  # the metadata database URL, without password; None: index.sqlite
 
@@ -47,6 +49,7 @@ class Manifest:
             "format": self.format,
             "embedder": self.embedder.to_dict(),
             "vector_store": self.vector_store,
+            "ann": self.ann,
             "created_at": self.created_at or time.time(),
             "mmsearch": __version__,
         }
@@ -85,6 +88,7 @@ def read_manifest(folder: str) -> Manifest | None:
     return Manifest(
         embedder=EmbedderIdentity.from_dict(data["embedder"]),
         vector_store=str(data.get("vector_store", "faiss")),
+        ann=str(data.get("ann", "auto")),
         created_at=float(data.get("created_at", 0.0)),
         format=version,
         db=str(data["db"]) if data.get("db") else None,

@@ -10,8 +10,9 @@ has) is rebuilt from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import numpy as np
 from sqlalchemy import select
 
 from mmsearch.store.metadata import MetadataStore
@@ -22,7 +23,12 @@ from mmsearch.store.vectors import VectorFileError, VectorStore
 def load_or_rebuild(
     meta: MetadataStore, store: VectorStore, on_notice: Callable[[str], None]
 ) -> None:
-    """Load ``store`` from its file and catch it up, or rebuild it when the file is unusable."""
+    """Load ``store`` from its file and catch it up, or rebuild it when the file is unusable.
+
+    The store is also given SQLite as the source it retrains from when its main
+    part is due for a rebuild (see :mod:`mmsearch.store.faiss_store`).
+    """
+    store.source = lambda: _all_vectors(meta)  # type: ignore[attr-defined]
     try:
         store.load()
     except VectorFileError as exc:
@@ -33,12 +39,15 @@ def load_or_rebuild(
     catch_up(meta, store)
 
 
-def rebuild(meta: MetadataStore, store: VectorStore) -> None:
-    """Empty ``store``, add every vector SQLite holds and save it."""
-    store.reset()
+def _all_vectors(meta: MetadataStore) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     with meta.sessions() as s:
-        for ids, vecs in meta.vectors(s):
-            store.add(ids, vecs)
+        yield from meta.vectors(s, batch=65_536)
+
+
+def rebuild(meta: MetadataStore, store: VectorStore) -> None:
+    """Empty ``store``, build it over every vector SQLite holds and save it."""
+    store.reset()
+    store.rebuild_main(_all_vectors(meta))  # type: ignore[attr-defined]
     store.save()
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmsearch.store.faiss_store import FaissStore
+
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 MEDIA = {".png", ".jpg", ".txt"}
@@ -145,7 +147,6 @@ def snapshot(idx: Path) -> dict[str, tuple[int, float, tuple[int, ...]]]:
 
 def check_index(lib: Path, idx: Path) -> None:
     """Every file once, no duplicate segments, FAISS on disk == SQLite, verify ok."""
-    import faiss
 
     with sqlite3.connect(idx / "index.sqlite") as con:
         dupes = con.execute(
@@ -162,14 +163,19 @@ def check_index(lib: Path, idx: Path) -> None:
     assert (dupes, seg_dupes, orphans) == ([], [], 0)
     assert set(snapshot(idx)) == media_files(lib)
 
-    faiss_file = next(idx.glob("vectors-*.faiss"))
-    index = faiss.read_index(str(faiss_file))
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    # the vector files as a fresh process reads them (main part + fresh part, by their stamp)
+    stamp = next(idx.glob("vectors-*.faiss.json"))
+    dim = json.loads((idx / "manifest.json").read_text())["embedder"]["dim"]
+    store = FaissStore(str(stamp)[: -len(".json")], dim=dim)
+    store.load()
+    ids = store.ids()
     assert sorted(ids.tolist()) == [i for i, _ in segments]
     assert len(set(ids.tolist())) == len(ids)
     stored = np.stack([np.frombuffer(v, np.float16) for _, v in segments]).astype(np.float32)
-    in_faiss = np.stack([index.reconstruct(int(i)) for i, _ in segments])
+    in_faiss = store.vectors_of(np.asarray([i for i, _ in segments]))
     assert np.array_equal(in_faiss, stored), "the vector file holds stale vectors"
+    named = set(json.loads(stamp.read_text())["files"].values())
+    assert {p.name for p in idx.glob("vectors-*.g*")} <= named, "a save left files unnamed"
     assert not list(idx.glob("*.tmp-*")), "a killed save left its temporary file"
 
     done = subprocess.run(
@@ -241,7 +247,7 @@ def test_killed_inside_the_vector_file_save_then_rerun(lib: Path, tmp_path: Path
     Path(newest).write_bytes(b"a changed note about copper lamps " * 20)
     make_files(lib / "c", 30, 10, seed=3)
     proc = start(lib, idx, pause=flag)
-    _pause_at(flag, proc, lambda target: target.endswith(".faiss"))
+    _pause_at(flag, proc, lambda target: ".fresh-" in target)  # the part an update writes
     kill(proc)
     before = snapshot(idx)
     assert set(before) == media_files(lib)

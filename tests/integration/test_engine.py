@@ -177,12 +177,12 @@ def test_vector_file_is_a_rebuildable_cache(tmp_path: Path, library: Path) -> No
     with open_engine(tmp_path) as engine:
         engine.index([library])
         expected = paths(engine.search("red", k=5))
-    faiss_file = next((tmp_path / "idx").glob("vectors-*.faiss"))
+    faiss_file = next((tmp_path / "idx").glob("vectors-*.fresh-*.npz"))  # the small part
     faiss_file.write_bytes(b"corrupt")
     with Engine.open(tmp_path / "idx", on_notice=notices.append) as engine:
         assert paths(engine.search("red", k=5)) == expected
     assert len(notices) == 1 and "rebuilding" in notices[0]
-    faiss_file.unlink()
+    next((tmp_path / "idx").glob("vectors-*.fresh-*.npz")).unlink()  # renamed by the rebuild
     with Engine.open(tmp_path / "idx") as engine:
         assert engine.vectors.count == 5 + 0 and paths(engine.search("red", k=5)) == expected
 

@@ -1,0 +1,293 @@
+"""Large libraries: import rate, build time, sizes, memory, recall and latency at 10k-1M segments.
+
+    python -m benchmarks.scale            # 10k, 100k, 1M and the growth curve 100k -> 1M
+    python -m benchmarks.scale --quick    # 10k, 100k and a growth curve 20k -> 100k
+    python -m benchmarks.scale --sizes 10000,50000 --growth 10000,50000,4
+
+Vectors: 512-d, unit norm, clustered like image embeddings: 1,000 topic centres drawn
+uniformly on the sphere, each vector a centre plus Gaussian noise of norm about 0.6
+(cosine to its centre about 0.86, to another topic's vectors about 0), normalised.
+Queries are 200 more vectors from the same topics, not stored. Paths are made up
+(``/archive/NNNN/imgNNNNNNN.jpg``: the files are not on this machine) and every row
+carries a tag ``set`` of 100 values, so ``--where set=7`` keeps 1% of the segments
+(the selective filter). The index uses the ``hash`` embedder at 512-d: the library
+searches are ``--like`` an indexed file (its stored vector), so no model is timed.
+
+Reported per size: import rate (segments/s, SQLite + vector store, training
+excluded), build and training time, file sizes, resident memory of a fresh process
+after opening the index, R@10 of the store against exact search, p50/p99 of the bare
+store search and of the full library search (``Engine.run``: vector, search, metadata,
+roll-up, cutoff, page) without and with the 1% filter, and a cold CLI ``search
+--like`` (a new process). The growth curve imports in steps, deleting 1% of the
+files each step, and compares R@10 with a fresh build over the same vectors.
+The machine is shared: compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIM = 512
+TOPICS = 1000
+NOISE = 0.6
+QUERIES = 200
+
+
+def make_vectors(n: int, seed: int) -> np.ndarray:
+    centres = np.random.default_rng(12345).standard_normal((TOPICS, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIM), np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        x = centres[rng.integers(0, TOPICS, m)]
+        x = x + rng.standard_normal((m, DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def paths_for(first: int, n: int) -> list[str]:
+    return [f"/archive/{i // 1000:04d}/img{i:07d}.jpg" for i in range(first, first + n)]
+
+
+def write_parquet(target: Path, vectors: np.ndarray, first: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(vectors)
+    tags = pa.array(
+        [[("set", str(i % 100))] for i in range(first, first + n)],
+        type=pa.map_(pa.string(), pa.string()),
+    )
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)
+    pq.write_table(pa.table({"path": paths_for(first, n), "vector": vec, "tags": tags}), target)
+
+
+def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = sum(
+        len(set(f[:10].tolist()) & set(t[:10].tolist())) for f, t in zip(found, truth, strict=False)
+    )
+    return hits / (10 * len(truth))
+
+
+def exact_ids(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    sims = queries @ vectors.T
+    return ids[np.argsort(-sims, axis=1)[:, :10]]
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def folder_size(folder: Path) -> dict[str, int]:
+    out = {"sqlite": 0, "vectors": 0}
+    for f in folder.iterdir():
+        key = "sqlite" if f.name.startswith("index.sqlite") else "vectors"
+        if f.name.startswith(("index.sqlite", "vectors-")):
+            out[key] += f.stat().st_size
+    return out
+
+
+def cold(folder: Path, like: str) -> tuple[float, float]:
+    """(seconds of a cold ``search --like`` CLI run, RSS MB of a process after Engine.open)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmsearch",
+            "search",
+            "--like",
+            like,
+            "--index",
+            str(folder),
+            "--json",
+            "-k",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    seconds = time.perf_counter() - started
+    probe = (
+        "import resource, sys; from mmsearch import Engine; e = Engine.open(sys.argv[1]);"
+        " print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return seconds, float(out.stdout.strip().splitlines()[-1])
+
+
+def one_size(n: int, work: Path) -> dict[str, Any]:
+    from mmsearch import Engine
+    from mmsearch.embedders.hashing import HashEmbedder
+    from mmsearch.search.query import Query
+
+    vectors = make_vectors(n, seed=n)
+    queries = make_vectors(QUERIES, seed=7)
+    source = work / f"v{n}.parquet"
+    write_parquet(source, vectors, 0)
+    folder = work / f"idx{n}"
+    with Engine.open(folder, embedder=HashEmbedder(dim=DIM)) as engine:
+        started = time.perf_counter()
+        engine.import_embeddings(source)
+        total = time.perf_counter() - started
+        build = dict(engine.vectors.last_build)  # type: ignore[attr-defined]
+        info = engine.vectors.describe()  # type: ignore[attr-defined]
+    training = float(build.get("build_seconds", 0.0)) + float(build.get("tune_seconds", 0.0))
+    row: dict[str, Any] = {
+        "segments": n,
+        "index": info.get("index", info["kind"]),
+        "nprobe": info.get("nprobe"),
+        "rerank": info.get("rerank"),
+        "import_per_s": round(n / max(total - training, 1e-9)),
+        "build_s": round(training, 1),
+        **{f"{k}_mb": round(v / 2**20, 1) for k, v in folder_size(folder).items()},
+    }
+    row["cold_cli_s"], row["rss_mb"] = cold(folder, paths_for(0, 1)[0])
+    with Engine.open(folder) as engine:
+        store = engine.vectors
+        ids = np.arange(1, n + 1, dtype=np.int64)  # segment ids of a fresh import
+        truth = exact_ids(vectors, ids, queries)
+        found = np.stack([store.search(q, 10)[1][0] for q in queries])
+        row["recall_at_10"] = round(recall_at_10(found, truth), 4)
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            store.search(q, 10)
+            times.append(time.perf_counter() - t)
+        row["faiss_p50_ms"], row["faiss_p99_ms"] = percentiles(times)
+        for label, where in (("lib", {}), ("lib_filtered", {"tags": {"set": "7"}})):
+            times = []
+            for i in range(50):
+                query = Query().like(paths_for(i * 13 % n, 1)[0]).options(limit=10)
+                if where:
+                    query = query.where(**where)
+                t = time.perf_counter()
+                engine.run(query)
+                times.append(time.perf_counter() - t)
+            row[f"{label}_p50_ms"], row[f"{label}_p99_ms"] = percentiles(times)
+    return row
+
+
+def growth(first: int, last: int, steps: int, work: Path) -> list[dict[str, Any]]:
+    """Import ``first`` rows, then ``steps`` more batches up to ``last``, deleting 1% each step."""
+    from mmsearch import Engine
+    from mmsearch.embedders.hashing import HashEmbedder
+    from mmsearch.store.faiss_store import FaissStore
+
+    folder = work / "grown"
+    queries = make_vectors(QUERIES, seed=7)
+    sizes = [first] + [first + (last - first) * (s + 1) // steps for s in range(steps)]
+    rng = np.random.default_rng(3)
+    out = []
+    done = 0
+    with Engine.open(folder, embedder=HashEmbedder(dim=DIM)) as engine:
+        for size in sizes:
+            batch = make_vectors(size - done, seed=size)
+            source = work / f"grow{size}.parquet"
+            write_parquet(source, batch, done)
+            started = time.perf_counter()
+            engine.import_embeddings(source)
+            seconds = time.perf_counter() - started
+            source.unlink()
+            done = size
+            live = engine.vectors.ids()  # type: ignore[attr-defined]
+            gone = rng.choice(live, len(live) // 100, replace=False)
+            with engine.meta.sessions.begin() as s:
+                from sqlalchemy import select
+
+                from mmsearch.store.schema import Segment
+
+                asset_ids = list(
+                    s.scalars(
+                        select(Segment.asset_id).where(
+                            Segment.id.in_([int(i) for i in gone[:30000]])
+                        )
+                    )
+                )
+                removed = engine.meta.delete_assets(s, sorted(set(asset_ids)))
+            engine.vectors.remove(np.asarray(removed, dtype=np.int64))
+            engine.vectors.save()
+            store = engine.vectors
+            live = store.ids()  # type: ignore[attr-defined]
+            vecs = store.vectors_of(live)  # type: ignore[attr-defined]
+            truth = exact_ids(vecs, live, queries)
+            grown = recall_at_10(store.search(queries, 10)[1], truth)
+            fresh = FaissStore(str(work / "fresh-build.faiss"), DIM)
+            fresh.rebuild_main([(live, vecs)])
+            rebuilt = recall_at_10(fresh.search(queries, 10)[1], truth)
+            out.append(
+                {
+                    "segments": len(live),
+                    "step_s": round(seconds, 1),
+                    "grown_recall": round(grown, 4),
+                    "fresh_build_recall": round(rebuilt, 4),
+                    "gap": round(rebuilt - grown, 4),
+                    **{k: store.describe()[k] for k in ("kind", "fresh", "deleted", "trained_on")},  # type: ignore[attr-defined]
+                }
+            )
+            print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10k and 100k; growth 20k -> 100k")
+    parser.add_argument("--sizes", help="comma-separated index sizes")
+    parser.add_argument("--growth", help="FIRST,LAST,STEPS of the growth curve (0 to skip)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    grow = (20_000, 100_000, 4) if args.quick else (100_000, 1_000_000, 10)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    if args.growth:
+        parts = [int(s) for s in args.growth.split(",")]
+        grow = (parts[0], parts[1], parts[2]) if len(parts) == 3 else (0, 0, 0)
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result["sizes"] = []
+        for n in sizes:
+            result["sizes"].append(one_size(n, work))
+            print(json.dumps(result["sizes"][-1]), file=sys.stderr, flush=True)
+        result["growth"] = growth(*grow, work) if grow[2] else []
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(table(result["sizes"]))
+        if result["growth"]:
+            print()
+            print(table(result["growth"]))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Bulk import of precomputed embeddings: Parquet, .npy + table, checks, missing files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from mmsearch import Engine
+from mmsearch.cli import cli
+from mmsearch.embedders.hashing import HashEmbedder
+from mmsearch.errors import ConfigError, EmbedderMismatchError, QueryError
+from mmsearch.search.query import Query
+
+DIM = 64
+
+
+def vectors(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def write_parquet(target: Path, x: np.ndarray, fixed: bool = True, **columns: list) -> Path:
+    flat = pa.array(x.ravel())
+    vec = (
+        pa.FixedSizeListArray.from_arrays(flat, x.shape[1])
+        if fixed
+        else pa.array([list(map(float, row)) for row in x], type=pa.list_(pa.float32()))
+    )
+    pq.write_table(pa.table({"vector": vec, **columns}), target)
+    return target
+
+
+def photo_paths(n: int) -> list[str]:
+    return [f"/elsewhere/archive/{i // 10:03d}/img{i:05d}.jpg" for i in range(n)]
+
+
+def test_parquet_rows_become_searchable_files_that_are_not_here(tmp_path: Path) -> None:
+    x = vectors(60)
+    paths = photo_paths(50) + ["/elsewhere/clip.mp4"] * 5 + ["/elsewhere/notes.txt"] * 5
+    modality = ["image"] * 50 + ["video"] * 5 + ["text"] * 5
+    tags = [[("set", "a" if i % 2 else "b")] for i in range(60)]
+    source = write_parquet(
+        tmp_path / "e.parquet",
+        x,
+        fixed=False,
+        path=paths,
+        modality=modality,
+        start=[None] * 50 + [float(i) for i in range(5)] + [None] * 5,
+        end=[None] * 50 + [float(i + 1) for i in range(5)] + [None] * 5,
+        text=[None] * 55 + [f"a passage about copper lamps {i}" for i in range(5)],
+        tags=pa.array(tags, type=pa.map_(pa.string(), pa.string())),
+    )
+    with Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM)) as engine:
+        report = engine.import_embeddings(source)
+        assert (report.added, report.segments) == (52, 60)
+        assert engine.info()["by_modality"] == {"image": 50, "video": 1, "text": 1}
+        hits = engine.run(Query().like(paths[7]).options(limit=1, cutoff=False)).hits
+        assert hits[0].path == paths[7]  # --like finds the stored vector of a missing file
+        tagged = engine.run(Query().like(paths[7]).where(tags={"set": "a"}).options(cutoff=False))
+        assert tagged.hits and all(int(h.path[-9:-4]) % 2 for h in tagged.hits if "img" in h.path)
+        phrase = Query().like(paths[0]).where(text_match="copper lamps").options(cutoff=False)
+        assert [h.path for h in engine.run(phrase).hits] == ["/elsewhere/notes.txt"]
+        facts = engine.show(paths[7])
+        assert facts["present"] is False and facts["views"] == {"pixels": 1}
+        assert engine.show("/elsewhere/clip.mp4")["duration"] == 5.0
+        with pytest.raises(QueryError, match="not on this machine"):
+            engine.thumbnail(hits[0])
+        # importing the same paths again replaces them
+        again = engine.import_embeddings(source)
+        assert (again.added, again.updated, engine.vectors.count) == (0, 52, 60)
+        assert engine.verify().ok
+
+
+def test_npy_with_a_jsonl_table_and_the_cli(tmp_path: Path) -> None:
+    x = vectors(30, seed=1)
+    np.save(tmp_path / "v.npy", x)
+    with open(tmp_path / "rows.jsonl", "w") as f:
+        for p in photo_paths(30):
+            f.write(json.dumps({"path": p, "tags": {"cam": "x100"}}) + "\n")
+    runner = CliRunner()
+    idx = str(tmp_path / "idx")
+    args = ["import", str(tmp_path / "v.npy"), "--table", str(tmp_path / "rows.jsonl")]
+    done = runner.invoke(cli, [*args, "--index", idx, "--model", "hash", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["segments"] == 30
+    shown = runner.invoke(cli, ["show", photo_paths(30)[3], "--index", idx])
+    assert "not on this machine" in shown.output
+    info = json.loads(runner.invoke(cli, ["info", "--index", idx, "--json"]).output)
+    assert info["embedder"]["dim"] == DIM and info["vector_index"]["kind"] == "exact"
+    # the index remembers the model; a second import needs no --model
+    write_parquet(tmp_path / "more.parquet", vectors(5, seed=2), path=photo_paths(35)[30:])
+    more = runner.invoke(cli, ["import", str(tmp_path / "more.parquet"), "--index", idx])
+    assert more.exit_code == 0, more.output
+    verify = runner.invoke(cli, ["verify", "--index", idx, "--json"])
+    assert json.loads(verify.output)["ok"] is True and json.loads(verify.output)["vectors"] == 35
+
+
+def test_mismatches_are_one_line_errors(tmp_path: Path) -> None:
+    idx = str(tmp_path / "idx")
+    runner = CliRunner()
+    write_parquet(tmp_path / "a.parquet", vectors(5), path=photo_paths(5))
+    assert (
+        runner.invoke(
+            cli, ["import", str(tmp_path / "a.parquet"), "--index", idx, "--model", "hash"]
+        ).exit_code
+        == 0
+    )
+    wrong_dim = write_parquet(
+        tmp_path / "b.parquet", np.ones((3, 16), np.float32), path=photo_paths(3)
+    )
+    done = runner.invoke(cli, ["import", str(wrong_dim), "--index", idx])
+    assert done.exit_code != 0 and "16 dimensions" in done.output and "64" in done.output
+    assert len(done.output.strip().splitlines()) == 1
+    other = runner.invoke(
+        cli, ["import", str(tmp_path / "a.parquet"), "--index", idx, "--model", "openclip"]
+    )
+    assert other.exit_code == 1 and "can't be mixed" in other.output
+    assert len(other.output.strip().splitlines()) == 1
+    with Engine.open(idx) as engine, pytest.raises(ConfigError, match="has no 'path' column"):
+        engine.import_embeddings(write_parquet(tmp_path / "c.parquet", vectors(2)))
+    auto = runner.invoke(
+        cli, ["import", str(tmp_path / "a.parquet"), "--index", str(tmp_path / "new")]
+    )
+    assert auto.exit_code == 2 and "--model NAME" in auto.output
+
+
+def test_an_openclip_index_is_created_without_loading_the_model(tmp_path: Path) -> None:
+    source = write_parquet(tmp_path / "a.parquet", vectors(4), path=photo_paths(4))
+    done = CliRunner().invoke(
+        cli,
+        ["import", str(source), "--index", str(tmp_path / "idx"), "--model", "openclip", "--json"],
+    )
+    assert done.exit_code == 0, done.output
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["embedder"]["name"] == "openclip" and manifest["embedder"]["dim"] == DIM
+    assert manifest["embedder"]["model"] == "ViT-B-32"
+    with pytest.raises(EmbedderMismatchError):
+        Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM))
