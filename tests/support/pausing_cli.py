@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def pause(flag: str, target: str) -> None:
@@ -26,6 +27,7 @@ def pause(flag: str, target: str) -> None:
 
 def main() -> None:
     flag = sys.argv.pop(1)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's mmsearch
     from mmsearch.cli import main as cli_main
     from mmsearch.store.faiss_store import FaissStore
 
