@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from mmsearch.cli.options import index_option, json_option, notice, open_engine, plural
-from mmsearch.search.duplicates import TIERS, DuplicateReport
+from mmsearch.kinds import DUPLICATE_TIERS
+
+if TYPE_CHECKING:
+    from mmsearch.search.duplicates import DuplicateReport
 
 
 @click.command("duplicates")
@@ -16,7 +20,7 @@ from mmsearch.search.duplicates import TIERS, DuplicateReport
     "--tier",
     "tiers",
     multiple=True,
-    type=click.Choice(TIERS),
+    type=click.Choice(DUPLICATE_TIERS),
     help="Only this tier (repeatable): exact (same bytes), near (the same picture or"
     " video re-encoded, resized, cropped a little), similar (the same scene a moment"
     " later) [default: all].",

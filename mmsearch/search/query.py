@@ -33,7 +33,6 @@ from mmsearch.kinds import (
     Normaliser,
     Sort,
 )
-from mmsearch.media.colors import parse_color
 
 
 @dataclass
@@ -146,6 +145,8 @@ class Query:
 
     def color(self, color: str, weight: float = 1.0) -> Query:
         """A colour the pictures should show: ``red``, ``#1f5fbf``, ``red:30%`` (at least 30%)."""
+        from mmsearch.media.colors import parse_color  # numpy: loaded when colours are used
+
         parse_color(color)  # a bad colour is refused here, with the reason
         return self._add("color", color, weight, False)
 
@@ -188,6 +189,8 @@ class Query:
             if part.weight <= 0:
                 raise QueryError(f"weights must be positive (negate a part instead): {part.weight}")
             if part.kind == "color":
+                from mmsearch.media.colors import parse_color
+
                 parse_color(part.value)
                 if part.negative:
                     raise QueryError("a colour can't be excluded (negative colour parts)")
