@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from mmsearch.cli.options import index_option, json_option, open_engine, setting_option
+from mmsearch.cli.options import (
+    index_option,
+    json_option,
+    open_engine,
+    setting_option,
+    space_options,
+)
 from mmsearch.cli.render import print_report
 
 
@@ -21,13 +27,7 @@ from mmsearch.cli.render import print_report
     help="With a .npy matrix: the Parquet or JSON Lines table of its rows (path, ...).",
 )
 @index_option
-@setting_option("model", metavar="NAME")
-@setting_option("clip_model", metavar="NAME|FILE")
-@setting_option("pretrained", metavar="TAG")
-@setting_option("weights", metavar="FILE")
-@setting_option("conse_top_t", metavar="N")
-@setting_option("conse_temperature", metavar="T")
-@setting_option("conse_templates", metavar="TEMPLATES")
+@space_options
 @setting_option("ann")
 @json_option
 def import_cmd(

@@ -14,6 +14,7 @@ from mmsearch.cli.options import (
     plural,
     progress_bar,
     setting_option,
+    space_options,
 )
 from mmsearch.cli.render import print_report
 from mmsearch.ingest.report import IndexReport
@@ -32,17 +33,11 @@ def _counts(report: IndexReport) -> str:
 @click.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @index_option
-@setting_option("model", metavar="NAME")
+@space_options
 @setting_option("vectors", metavar="STORE")
 @setting_option("ray", metavar="ADDRESS", is_flag=False, flag_value="local")
-@setting_option("clip_model", metavar="NAME|FILE")
-@setting_option("pretrained", metavar="TAG")
-@setting_option("weights", metavar="FILE")
 @setting_option("precision")
 @setting_option("batch_size", metavar="N")
-@setting_option("conse_top_t", metavar="N")
-@setting_option("conse_temperature", metavar="T")
-@setting_option("conse_templates", metavar="TEMPLATES")
 @setting_option("workers", metavar="N")
 @setting_option("chunk_overlap", metavar="N")
 @setting_option("max_text_bytes", metavar="N")

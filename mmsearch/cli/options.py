@@ -41,6 +41,26 @@ def setting_option(name: str, **extra: Any) -> Callable[[F], F]:
     return click.option(s.option, name, **kwargs)
 
 
+# The settings that make an index's vector space (read when an index is created), with
+# their metavars: every command that may create an index takes them.
+SPACE_OPTIONS = (
+    ("model", "NAME"),
+    ("clip_model", "NAME|FILE"),
+    ("pretrained", "TAG"),
+    ("weights", "FILE"),
+    ("conse_top_t", "N"),
+    ("conse_temperature", "T"),
+    ("conse_templates", "TEMPLATES"),
+)
+
+
+def space_options(f: F) -> F:
+    """The model settings of a new index (see :data:`SPACE_OPTIONS`)."""
+    for name, metavar in reversed(SPACE_OPTIONS):
+        f = setting_option(name, metavar=metavar)(f)
+    return f
+
+
 def index_option(f: F) -> F:
     """``--index DIR`` and ``--db URL`` (kept in the click context for :func:`open_engine`)."""
     f = _db_option(f)
