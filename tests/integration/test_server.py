@@ -643,3 +643,17 @@ def test_no_request_makes_a_server_error(case: Any) -> None:
     if response.status_code >= 400:
         body = response.json()
         assert set(body) == {"error"} and "\n" not in body["error"], body
+
+
+def test_the_listening_socket_says_it_is_tcp() -> None:
+    """asyncio turns Nagle off (TCP_NODELAY) only for sockets whose proto is IPPROTO_TCP;
+    with the default 0 every keep-alive response waited ~40 ms for a delayed ACK."""
+    import socket
+
+    from mmsearch.cli.serve import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
