@@ -22,13 +22,50 @@ import numpy as np
 from sqlalchemy import select
 
 from mmsearch.kinds import VISUAL_VIEWS
-from mmsearch.media.colors import NAMED_COLORS, QueryColor, coverage, nearest_names
+from mmsearch.media.colors import (
+    NAMED_COLORS,
+    QueryColor,
+    colour_words,
+    coverage,
+    nearest_names,
+    parse_color,
+)
 from mmsearch.media.palette import to_hex
+from mmsearch.search.query import Query
 from mmsearch.search.results import Key
 from mmsearch.store.metadata import PALETTE_MARK, MetadataStore
 from mmsearch.store.schema import Asset, Meta, Segment
 
 MIN_COVERAGE = 0.05  # without a share, a colour must cover 5% of a picture to match it
+COLOR_WORD_WEIGHT = 0.5  # a colour word weighs half the text it came from (tuning split)
+
+
+@dataclass
+class ColorPart:
+    """A colour part of a query: given (``--color``), or a colour word of a text part."""
+
+    label: str
+    color: QueryColor
+    weight: float
+    from_words: bool = False
+
+
+def color_parts(query: Query) -> list[ColorPart]:
+    """The query's colour parts, then (with ``color_words``) those its texts name."""
+    given = [p for p in query.parts if p.kind == "color"]
+    out = [ColorPart(p.describe(), parse_color(p.value), p.weight) for p in given]
+    if query.color_words:
+        seen = {c.color.text for c in out}
+        for part in query.parts:
+            if part.kind != "text" or part.negative:
+                continue
+            for word in colour_words(part.value):
+                color = parse_color(word)
+                if color.text not in seen:
+                    seen.add(color.text)
+                    label = f"color:{word} (from {part.value!r})"
+                    out.append(ColorPart(label, color, part.weight * COLOR_WORD_WEIGHT, True))
+    return out
 
 
 @dataclass
@@ -147,3 +184,17 @@ class ColorView:
             for j in range(pal.share.shape[1])
             if pal.share[row, j] > 0
         ]
+
+
+def color_notes(view: ColorView, colors: list[ColorPart]) -> list[str]:
+    """What a colour query must tell: pictures that have no palette match no colour."""
+    if not colors:
+        return []
+    missing = view.palettes().missing
+    if not missing:
+        return []
+    return [
+        f"{missing} pictures were indexed without a colour palette (an index made before"
+        " palettes, or with --palette off) and match no colour; run mmsearch index on their"
+        " folders (with --palette on) to read their palettes"
+    ]

@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mmsearch.media.colors import QueryColor, colour_words, parse_color
-from mmsearch.search.color import ColorView
+from mmsearch.search.color import ColorPart, ColorView, color_notes, color_parts
 from mmsearch.search.fusion import (
     adaptive_cutoff,
     calibrate_modalities,
@@ -52,36 +51,7 @@ MIN_REFERENCE = 30  # segments per view group in the sample before calibrating (
 MMR_LAMBDA = 0.7  # --diverse: relevance against novelty
 OVERFETCH_RESULTS = 3  # candidates fetched per result of the page (at least MIN_CANDIDATES)
 MIN_CANDIDATES = 50
-COLOR_WORD_WEIGHT = 0.5  # a colour word weighs half the text it came from (tuning split)
 VECTOR_COLOR_FUSION = "weighted"  # vector fusion meets colour rankings by z-score CombSUM
-
-
-@dataclass
-class ColorPart:
-    """A colour part of a query: given (``--color``), or a colour word of a text part."""
-
-    label: str
-    color: QueryColor
-    weight: float
-    from_words: bool = False
-
-
-def color_parts(query: Query) -> list[ColorPart]:
-    """The query's colour parts, then (with ``color_words``) those its texts name."""
-    given = [p for p in query.parts if p.kind == "color"]
-    out = [ColorPart(p.describe(), parse_color(p.value), p.weight) for p in given]
-    if query.color_words:
-        seen = {c.color.text for c in out}
-        for part in query.parts:
-            if part.kind != "text" or part.negative:
-                continue
-            for word in colour_words(part.value):
-                color = parse_color(word)
-                if color.text not in seen:
-                    seen.add(color.text)
-                    label = f"color:{word} (from {part.value!r})"
-                    out.append(ColorPart(label, color, part.weight * COLOR_WORD_WEIGHT, True))
-    return out
 
 
 @dataclass
@@ -141,20 +111,7 @@ def rank(
         hits.sort(key=lambda h: h.time or "", reverse=True)
     total = len(hits)
     page = hits[query.offset : query.offset + query.limit]
-    return SearchResult(page, total, query.fusion, notes=_color_notes(searcher, colors))
-
-
-def _color_notes(searcher: Searcher, colors: list[ColorPart]) -> list[str]:
-    if not colors:
-        return []
-    missing = searcher.colors.palettes().missing
-    if not missing:
-        return []
-    return [
-        f"{missing} pictures were indexed without a colour palette (an index made before"
-        " palettes, or with --palette off) and match no colour; run mmsearch index on their"
-        " folders (with --palette on) to read their palettes"
-    ]
+    return SearchResult(page, total, query.fusion, notes=color_notes(searcher.colors, colors))
 
 
 def _query_vectors(
