@@ -108,7 +108,9 @@ class Engine:
         (``model=`` or ``embedder=``) raises :class:`EmbedderMismatchError`.
         A new index is created when ``create`` is true, with ``embedder`` or
         the one ``model`` names (default ``auto``). Other keyword arguments are
-        settings (see :mod:`mmsearch.settings`).
+        settings (see :mod:`mmsearch.settings`); ``db`` (a PostgreSQL URL) puts a
+        new index's metadata in that database instead of the folder's SQLite file,
+        and gives an existing one's password (see docs/postgres.md).
         """
         resolved = Settings.resolve(model=model, **settings)
         folder = _expand(path if path is not None else resolved.index)
