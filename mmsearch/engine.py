@@ -118,7 +118,9 @@ class Engine:
         the one ``model`` names (default ``auto``). ``identity`` records a model
         without loading it (an index of imported vectors, see
         :meth:`import_embeddings`). Other keyword arguments are settings (see
-        :mod:`mmsearch.settings`).
+        :mod:`mmsearch.settings`); ``db`` (a PostgreSQL URL) puts a new index's
+        metadata in that database instead of the folder's SQLite file, and gives
+        an existing one's password (see docs/postgres.md).
         """
         resolved = Settings.resolve(model=model, **settings)
         folder = _expand(path if path is not None else resolved.index)

@@ -18,7 +18,6 @@ from sqlalchemy.exc import ArgumentError
 
 from mmsearch.errors import ConfigError, MissingDependencyError
 
-SQLITE_NAME = "index.sqlite"
 POSTGRES_DIALECTS = ("postgresql", "postgresql+psycopg")
 
 

@@ -95,7 +95,10 @@ class MetadataStore:
         """A server that is down, went away or refused the login: one line naming it."""
         dbapi = self.engine.dialect.loaded_dbapi
         original = context.original_exception
-        if context.is_disconnect or isinstance(original, dbapi.OperationalError):
+        state = str(getattr(original, "sqlstate", None) or "")
+        # connection, login, resources, operator intervention; or no right to the tables
+        refused = state[:2] in ("08", "28", "53", "57") or state == "42501"
+        if context.is_disconnect or refused or isinstance(original, dbapi.OperationalError):
             first = str(original).strip().splitlines()[0] if str(original).strip() else ""
             hint = ""
             if "password" in first:

@@ -365,3 +365,15 @@ def test_a_killed_writer_leaves_no_lock(tmp_path: Path, pg_url: str, library: Pa
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_role_without_rights_is_one_line(
+    pg_role: tuple[str, str], pg_url: str, tmp_path: Path
+) -> None:
+    role, password = pg_role  # may log in, may not create tables (PostgreSQL 15's public)
+    url = make_url(pg_url).set(username=role, password=password)
+    with pytest.raises(DatabaseError) as err:
+        Engine.open(tmp_path / "idx", model="hash", db=url.render_as_string(hide_password=False))
+    message = str(err.value)
+    assert message.count("\n") == 0 and safe_url(url) in message and password not in message
+    assert "permission denied" in message
