@@ -178,12 +178,19 @@ def read_rows(source: str, table: str | None = None) -> Iterator[Rows]:
         yield _rows(batch, _vectors(pa, batch.column(0), source), source)
 
 
+def _clean(path: str) -> str:
+    """An absolute, normalised path (cheaply: most imported paths already are)."""
+    if path.startswith(os.sep) and "//" not in path and "/." not in path:
+        return path.rstrip(os.sep) or os.sep
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def _rows(batch: Any, vectors: np.ndarray, source: str) -> Rows:
     paths = _column(batch, "path")
     if any(p is None for p in paths):
         raise ConfigError(f"{source}: every row needs a path")
     return Rows(
-        paths=[os.path.abspath(os.path.expanduser(str(p))) for p in paths],
+        paths=[_clean(str(p)) for p in paths],
         vectors=vectors,
         modality=_column(batch, "modality"),
         start=_column(batch, "start"),
@@ -339,7 +346,7 @@ class BulkImporter:
         placed: dict[str, tuple[int, str]] = {}  # new path -> (root id, relpath)
         for path in fresh_paths:
             root_path, root_id = roots[os.path.dirname(path)]
-            placed[path] = (root_id, os.path.relpath(path, root_path))
+            placed[path] = (root_id, path[len(root_path.rstrip(os.sep)) + 1 :])
         existing = self._existing(conn, list(placed.values()))
         stale = [existing[v] for v in placed.values() if v in existing]
         if stale:  # files in the index already: replaced

@@ -142,3 +142,27 @@ def test_an_openclip_index_is_created_without_loading_the_model(tmp_path: Path) 
     assert manifest["embedder"]["model"] == "ViT-B-32"
     with pytest.raises(EmbedderMismatchError):
         Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM))
+
+
+def test_verify_and_repair_an_ivf_index(tmp_path: Path) -> None:
+    import sqlite3
+
+    source = write_parquet(tmp_path / "a.parquet", vectors(3000, seed=4), path=photo_paths(3000))
+    with Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM), ann="ivf") as engine:
+        engine.import_embeddings(source)
+        assert engine.info()["vector_index"]["kind"] == "ivf"
+        assert engine.verify().ok
+    with sqlite3.connect(tmp_path / "idx" / "index.sqlite") as con:
+        con.execute("DELETE FROM segments WHERE id = 17")
+    with Engine.open(tmp_path / "idx") as engine:  # caught up from SQLite on open
+        hits = engine.run(Query().like(photo_paths(3000)[15]).options(limit=50, cutoff=False))
+        assert hits.hits and 17 not in {h.segment_id for h in hits.hits}  # no ghost
+        assert engine.verify().ok and engine.vectors.count == 2999
+    next((tmp_path / "idx").glob("vectors-*.ids.npy")).write_bytes(b"damaged")
+    with Engine.open(tmp_path / "idx") as engine:
+        assert engine.verify().ok  # opening noticed and rebuilt it from SQLite
+        next((tmp_path / "idx").glob("vectors-*.ids.npy")).write_bytes(b"damaged")
+        report = engine.verify()
+        assert not report.ok and "vector file" in report.problems[0]
+        assert engine.verify(repair=True).repaired and engine.verify().ok
+        assert engine.info()["vector_index"]["kind"] == "ivf"
