@@ -490,7 +490,7 @@ class Engine:
             "vector_store": self.manifest.vector_store,
             **counts,
             "vectors": self.vectors.count,
-            "vector_index": self.vectors.describe(),  # type: ignore[attr-defined]
+            "vector_index": self.vectors.describe(),
             "size_bytes": size,
         }
 

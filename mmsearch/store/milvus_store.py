@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -96,6 +97,7 @@ class MilvusStore:
         self._count = 0
         self._max_id = 0
         self._client: Any = None
+        self.source: Callable[[], Iterable[Any]] | None = None  # unused: nothing to retrain
 
     # -- connection ----------------------------------------------------------
 
@@ -266,6 +268,22 @@ class MilvusStore:
                 scores[row, col] = float(hit["distance"])
                 ids[row, col] = int(hit["id"])
         return scores, ids
+
+    def describe(self) -> dict[str, Any]:
+        """What ``info`` shows of the vector index."""
+        return {
+            "kind": "milvus",
+            "index": "FLAT (exact)",
+            "collection": self.collection,
+            "uri": self._where(),
+            "main": self._count,
+        }
+
+    def rebuild_main(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Fill the (reset) collection with ``batches`` of (ids, vectors): an exact index
+        has nothing to train, so a rebuild is adding everything again."""
+        for ids, vectors in batches:
+            self.add(ids, vectors)
 
     def save(self) -> None:
         """Milvus persists by itself; make what was written durable and visible."""

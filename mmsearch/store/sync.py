@@ -47,7 +47,7 @@ def _all_vectors(meta: MetadataStore) -> Iterator[tuple[np.ndarray, np.ndarray]]
 def rebuild(meta: MetadataStore, store: VectorStore) -> None:
     """Empty ``store``, build it over every vector SQLite holds and save it."""
     store.reset()
-    store.rebuild_main(_all_vectors(meta))  # type: ignore[attr-defined]
+    store.rebuild_main(_all_vectors(meta))
     store.save()
 
 

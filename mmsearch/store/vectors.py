@@ -10,7 +10,8 @@ The backends and how one is chosen by name: :mod:`mmsearch.store.backends`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +43,14 @@ class VectorStore(Protocol):
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(scores, ids)`` of shape (n_queries, k), best first; missing ids are -1."""
+        ...
+
+    def rebuild_main(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Build the (reset) store over ``batches`` of ``(ids, vectors)``: every vector at once."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What ``info`` shows of the index behind the store (its kind, parts, settings)."""
         ...
 
     def save(self) -> None: ...

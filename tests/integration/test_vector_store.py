@@ -16,6 +16,8 @@ import pytest
 from mmsearch.store import faiss_store
 from mmsearch.store.faiss_store import FaissStore, VectorFileError, choose_kind
 
+pytestmark = pytest.mark.faiss_file  # the FAISS store itself (Milvus: test_vector_stores.py)
+
 DIM = 32
 
 

@@ -65,6 +65,7 @@ def filled(make: MakeStore, n: int = 40) -> tuple[VectorStore, np.ndarray, np.nd
 def test_search_ranks_by_inner_product(make_store: MakeStore) -> None:
     store, ids, vectors = filled(make_store)
     assert (store.count, store.max_id) == (40, int(ids.max()))
+    assert store.describe()["kind"] in ("exact", "milvus")
     scores, found = store.search(vectors[[5, 9]], 4)
     assert found.shape == (2, 4)
     assert found[0, 0] == ids[5] and found[1, 0] == ids[9]
@@ -118,6 +119,17 @@ def test_replaying_ids_already_held_does_not_count_twice(make_store: MakeStore) 
         assert store.count == 40
     store.add(np.array([500], np.int64), unit_rows(1, seed=9))
     assert (store.count, store.max_id) == (41, 500)
+
+
+@pytest.mark.subprocess
+def test_a_rebuild_holds_exactly_the_batches_given(make_store: MakeStore) -> None:
+    store, ids, vectors = filled(make_store)
+    store.reset()
+    store.rebuild_main(iter([(ids[:15], vectors[:15]), (ids[15:30], vectors[15:30])]))
+    store.save()
+    assert (store.count, store.max_id) == (30, int(ids[29]))
+    _, found = store.search(vectors[35], 40)
+    assert set(found[0][found[0] >= 0]) == set(ids[:30])
 
 
 @pytest.mark.subprocess
