@@ -106,7 +106,7 @@ def rank(
     if query.min_score is not None:
         fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= query.min_score}
     hits = _hits(fused, pool, sims, lists, query, negatives, vectors, searcher.colors)
-    hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor())
+    hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor(background))
     if query.sort == "time":
         hits.sort(key=lambda h: h.time or "", reverse=True)
     total = len(hits)

@@ -183,7 +183,7 @@ class Searcher:
                 sample[group] = np.concatenate([v for _, v in self.meta.vectors(s, picked)])
         return sample
 
-    def duplicate_floor(self) -> float:
+    def duplicate_floor(self, sample: dict[str, np.ndarray] | None = None) -> float:
         """The 99.5th percentile of cosines between different stored segments.
 
         Near-duplicate collapse must not fold merely similar files together, and
@@ -193,9 +193,11 @@ class Searcher:
         floor, measured per modality on the background sample, so only pairs
         more alike than 199 in 200 pairs of the library fold together.
         (Measured per view group: passages and OCR lines among themselves,
-        pixels and frames among themselves.)
+        pixels and frames among themselves.) Pass the ``sample`` :meth:`background`
+        just gave, so one query reads the index's state once.
         """
-        sample = self.background()
+        if sample is None:
+            sample = self.background()
         if self._duplicate_floor is None:
             self._duplicate_floor = _duplicate_floor(sample)
         return self._duplicate_floor
