@@ -88,6 +88,8 @@ def asset_record(decoded: DecodedFile) -> AssetRecord:
 
 
 Row = tuple[AssetRecord, list[Segment], int | None]  # a file, its segments, the asset it replaces
+Embedded = tuple[AssetRecord, list[Segment], str | None]  # a file, its segments, its damage
+Outcome = Embedded | str  # what decoding and embedding one file gave: its rows, or why not
 
 
 def prepare_job(
@@ -128,7 +130,7 @@ def embed_jobs(jobs: list[Job], embedder: Embedder) -> list[Row]:
 
 def embed_video_file(
     decoded: DecodedFile, embedder: Embedder, settings: Settings, ocr_policy: str
-) -> tuple[AssetRecord, list[Segment], str | None]:
+) -> Embedded:
     """A video's file record and frame segments, and what was wrong with it if it was damaged.
 
     Raises :class:`~mmsearch.media.video.reader.VideoDecodeError` when it can't be opened.
@@ -149,9 +151,7 @@ def embed_video_file(
 class RemoteEmbedding(Protocol):
     """Decodes and embeds files elsewhere (a Ray cluster, ``ingest/ray_pipeline.py``)."""
 
-    def embed(
-        self, todo: list[tuple[str, str]]
-    ) -> Iterator[tuple[str, tuple[AssetRecord, list[Segment], str | None] | str]]:
+    def embed(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, Outcome]]:
         """Each ``(path, modality)`` with its file record, segments and damage, or a skip reason."""
         ...
 

@@ -31,15 +31,13 @@ import numpy as np
 from mmsearch.embedders import embedder_from_identity
 from mmsearch.embedders.base import EmbedderIdentity
 from mmsearch.errors import ConfigError, MmsearchError, import_optional
-from mmsearch.ingest.indexer import Job, embed_jobs, embed_video_file, prepare_job
+from mmsearch.ingest.indexer import Job, Outcome, embed_jobs, embed_video_file, prepare_job
 from mmsearch.media.decode import DecodeError, DecodeOptions, decode_file
 from mmsearch.settings import Settings
 from mmsearch.store.metadata import AssetRecord
 from mmsearch.store.schema import Segment
 
 FILES_PER_TASK = 16  # files per actor call: enough to batch the model, small enough to stream
-
-Outcome = tuple[AssetRecord, list[Segment], str | None] | str  # a file's rows, or why not
 
 
 def _ray() -> Any:
