@@ -107,7 +107,7 @@ def stats_saving(index: Path) -> tuple[float, float]:
 
     with Engine.open(index, create=False) as engine:
         engine.searcher.background()  # writes the file if the processes' code did not
-        stamp = engine.meta.segment_stats()
+        stamp = engine.meta.segment_stamp()
         start = time.perf_counter()
         _duplicate_floor(engine.searcher._sample())
         computed = time.perf_counter() - start

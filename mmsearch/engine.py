@@ -54,7 +54,7 @@ from mmsearch.store.locking import AdvisoryLock, WriterLock
 from mmsearch.store.manifest import Manifest, read_manifest, write_manifest
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
-from mmsearch.store.sync import catch_up, load_or_rebuild
+from mmsearch.store.sync import catch_up, in_step, load_or_rebuild, save_written
 from mmsearch.store.vectors import VectorStore
 from mmsearch.store.verify import VerifyReport
 
@@ -295,7 +295,7 @@ class Engine:
                 segment_ids = self.meta.delete_assets(s, ids)
                 removed = len(ids)
             self.vectors.remove(np.asarray(segment_ids, dtype=np.int64))
-            self.vectors.save()
+            save_written(self.meta, self.vectors)
         return removed
 
     def sync(
@@ -526,8 +526,7 @@ class Engine:
         Safe to call from many threads: searches share the vector store, and
         catching up takes it alone, once. :meth:`run` calls it first.
         """
-        count, top = self.meta.segment_stats()
-        if (self.vectors.count, self.vectors.max_id) == (count, top):
+        if in_step(self.meta, self.vectors):
             return
         with self._vectors_guard.exclusive():
             catch_up(self.meta, self.vectors)

@@ -41,6 +41,7 @@ from mmsearch.kinds import MODALITIES
 from mmsearch.settings import Settings
 from mmsearch.store.metadata import SEGMENT_ID_MARK, MetadataStore
 from mmsearch.store.schema import Meta, Root
+from mmsearch.store.sync import save_written
 from mmsearch.store.vectors import VectorStore
 
 BATCH = 50_000
@@ -268,7 +269,7 @@ class BulkImporter:
             done += len(rows.paths)
             if self.on_progress:
                 self.on_progress(Progress(done=done, total=0, path=rows.paths[-1]))
-        self.vectors.save()
+        save_written(self.meta, self.vectors)
         report.seconds = time.perf_counter() - started
         return report
 

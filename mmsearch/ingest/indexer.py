@@ -34,6 +34,7 @@ from mmsearch.media.decode import DecodedFile, DecodeOptions
 from mmsearch.settings import Settings
 from mmsearch.store.metadata import CONTENT_FACTS, AssetRecord, MetadataStore
 from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.sync import save_written
 from mmsearch.store.vectors import VectorStore
 
 SAVE_EVERY = 60.0
@@ -214,7 +215,7 @@ class Indexer:
             report.palettes = backfill_palettes(
                 self.meta, scope, self.settings.max_image_pixels, workers, report
             )
-        self.vectors.save()
+        save_written(self.meta, self.vectors)
         report.seconds = time.monotonic() - started
         return report
 
@@ -438,7 +439,7 @@ class Indexer:
         self.vectors.remove(np.asarray(old_ids, dtype=np.int64))
         self._add_vectors(new_ids)
         if time.monotonic() - self._last_save > SAVE_EVERY:
-            self.vectors.save()
+            save_written(self.meta, self.vectors)
             self._last_save = time.monotonic()
 
     def _add_vectors(self, segment_ids: list[int]) -> None:

@@ -31,6 +31,7 @@ from mmsearch.media.decode import (
 )
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
+from mmsearch.store.sync import save_written
 from mmsearch.store.vectors import VectorStore
 
 
@@ -100,7 +101,7 @@ def run_ocr_pass(
                 _store(meta, vectors, embedder, asset_id, result, options.ocr, report)
             if on_progress:
                 on_progress(Progress(done, len(todo), path))
-    vectors.save()
+    save_written(meta, vectors)
     return report
 
 

@@ -107,7 +107,7 @@ class ColorView:
         with self.meta.sessions() as s:
             mark = s.get(Meta, PALETTE_MARK)
             backfilled = mark.value if mark is not None else ""
-        stamp = (self.meta.segment_stats(), backfilled)
+        stamp = (self.meta.segment_stamp(), backfilled)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
         query = (

@@ -152,7 +152,7 @@ class Searcher:
         process reads it instead of listing every segment id
         (:mod:`mmsearch.search.stats_cache`).
         """
-        stamp = self.meta.segment_stats()
+        stamp = self.meta.segment_stamp()
         if self._background and self._background[0] == stamp:
             return self._background[1]
         saved = None

@@ -5,10 +5,11 @@ per view group, spread evenly by id) and folds near-duplicates above a
 *duplicate floor* (a percentile of cosines within that sample). Both depend
 only on which segments the index holds, not on the query, so they are written
 once per index state to ``search-stats.npz`` in the index folder and read back
-by the next process. The file is keyed by the index's stamp, (segment count,
-largest segment id) from :meth:`MetadataStore.segment_stats`: segment ids are
-never reused, so any added or removed segment changes it, and a stale file is
-simply recomputed and replaced. Written atomically; a read-only index folder
+by the next process. The file is keyed by the index's segment stamp, (largest
+segment id, segments ever removed) from :meth:`MetadataStore.segment_stamp`:
+segment ids are never reused and a trigger counts deletions, so any added or
+removed segment changes it (reading it costs no count of the segments), and a
+stale file is simply recomputed and replaced. Written atomically; a read-only index folder
 means no cache, not an error; a damaged file counts as missing.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from mmsearch.store.files import atomic_write, remove_dead_temporaries
 
 FILE_NAME = "search-stats.npz"
-FORMAT = 1
+FORMAT = 2  # 2: keyed by the segment stamp, not (count, largest id)
 GROUPS = ("visual", "textual")
 
 

@@ -161,6 +161,8 @@ class FaissStore:
         self._main_dirty = False
         self._fresh_dirty = True
         self._written: dict[str, str] = {}
+        self.synced_to: tuple[int, int] | None = None  # see VectorStore.synced_to
+        self._saved_sync: tuple[int, int] | None = None
 
     # -- the fresh part, kept as chunks so that many small adds cost no copying --
 
@@ -284,6 +286,8 @@ class FaissStore:
         self.gen, self.seq = int(stamp["gen"]), int(stamp["seq"])
         self._written = dict(names)
         self._main_dirty = self._fresh_dirty = False
+        synced = stamp.get("synced_to")
+        self.synced_to = self._saved_sync = (int(synced[0]), int(synced[1])) if synced else None
         self.loaded_from_disk = True
 
     # -- facts -------------------------------------------------------------
@@ -353,6 +357,7 @@ class FaissStore:
         vecs = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         self._fresh_chunks.append((ids, vecs))
         self._fresh_dirty = True
+        self.synced_to = None
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0:
@@ -366,6 +371,7 @@ class FaissStore:
         if len(in_main):
             self.deleted = np.union1d(self.deleted, in_main)
         self._fresh_dirty = True
+        self.synced_to = None
 
     def reset(self) -> None:
         self._empty_state()
@@ -529,8 +535,9 @@ class FaissStore:
         del id_parts, vec_parts
         started = time.perf_counter()
         kind = choose_kind(len(ids), self.ann)
+        synced = self.synced_to  # same vectors, so still level with SQLite if it was
         self._empty_state()
-        self.kind = kind
+        self.kind, self.synced_to = kind, synced
         self._main_dirty = True
         trained = 0.0
         if len(ids):
@@ -699,6 +706,8 @@ class FaissStore:
             if entry.startswith(base):
                 remove_dead_temporaries(os.path.join(folder, entry.split(".tmp-")[0]))
         if not self._main_dirty and not self._fresh_dirty and self._written:
+            if self.synced_to != self._saved_sync:  # only the stamp has news
+                self._write_stamp(self.gen, self.seq, dict(self._written))
             return
         gen = self.gen + 1 if self._main_dirty or not self._written else self.gen
         seq = self.seq + 1
@@ -724,6 +733,15 @@ class FaissStore:
             deleted=self.deleted,
         )
         atomic_write(self._file(names["fresh"]), fresh.getvalue(), hook)
+        self._write_stamp(gen, seq, names)
+        was_dirty = self._main_dirty
+        self.gen, self.seq, self._written = gen, seq, names
+        self._main_dirty = self._fresh_dirty = False
+        self._remove_unnamed(folder, base, names)
+        if was_dirty and self.main is not None and self.kind != "hnsw" and len(self.main_ids):
+            self._reopen_mapped(names)
+
+    def _write_stamp(self, gen: int, seq: int, names: dict[str, str]) -> None:
         stamp = {
             "format": 2,
             "kind": self.kind,
@@ -738,15 +756,11 @@ class FaissStore:
             "max_id": self.max_id,
             "trained_on": self.trained_on,
             "params": self.params,
+            "synced_to": list(self.synced_to) if self.synced_to is not None else None,
             "saved_at": time.time(),
         }
-        atomic_write(self.stamp_path, json.dumps(stamp).encode(), hook)
-        was_dirty = self._main_dirty
-        self.gen, self.seq, self._written = gen, seq, names
-        self._main_dirty = self._fresh_dirty = False
-        self._remove_unnamed(folder, base, names)
-        if was_dirty and self.main is not None and self.kind != "hnsw" and len(self.main_ids):
-            self._reopen_mapped(names)
+        atomic_write(self.stamp_path, json.dumps(stamp).encode(), FaissStore.before_rename)
+        self._saved_sync = self.synced_to
 
     def _remove_unnamed(self, folder: str, base: str, names: dict[str, str]) -> None:
         keep = set(names.values()) | {os.path.basename(self.stamp_path)}

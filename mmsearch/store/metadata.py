@@ -25,6 +25,7 @@ from mmsearch.store.schema import SCHEMA_VERSION, Asset, Base, Meta, Root, Segme
 
 SEGMENT_ID_MARK = "segment_id_high_water"  # meta key: the largest segment id ever given
 PALETTE_MARK = "palettes_backfilled"  # meta key: when palettes were last given to old segments
+REMOVED_MARK = "segments_removed"  # meta key: raised by a trigger whenever segments are deleted
 
 
 @dataclass
@@ -127,6 +128,14 @@ class MetadataStore:
                 columns = {c["name"] for c in inspect(s.connection()).get_columns("segments")}
                 if "palette" not in columns:
                     s.execute(text("ALTER TABLE segments ADD COLUMN palette JSON"))
+            if version < 4:  # the segment stamp: deletions counted by a trigger
+                if not self.postgres:
+                    s.execute(text(_SQLITE_REMOVED_TRIGGER))
+                elif s.execute(text(_POSTGRES_HAS_REMOVED_TRIGGER)).first() is None:
+                    for statement in _POSTGRES_REMOVED_TRIGGER:
+                        s.execute(text(statement))
+                if s.get(Meta, REMOVED_MARK) is None:
+                    s.add(Meta(key=REMOVED_MARK, value="0"))
             if row is None:
                 s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             else:
@@ -391,6 +400,21 @@ class MetadataStore:
             count, top = s.execute(query).one()
         return int(count or 0), int(top or 0)
 
+    def segment_stamp(self) -> tuple[int, int]:
+        """(largest segment id, segments ever removed): changes whenever the segments do.
+
+        Cheap whatever the index's size (one index seek, one key lookup), unlike
+        :meth:`segment_stats`'s count: new segments always take ids above every
+        earlier one (``_next_segment_id``), so an insert raises the first number,
+        and a trigger raises the second on every delete (cascades included).
+        Searches key their caches on it and compare it with the vector store's
+        :attr:`~mmsearch.store.vectors.VectorStore.synced_to`.
+        """
+        with self.sessions() as s:
+            top = s.scalar(select(func.max(Segment.id)))
+            removed = s.scalar(select(Meta.value).where(Meta.key == REMOVED_MARK))
+        return int(top or 0), int(removed or 0)
+
     def segments_with_assets(self, s: Session, ids: list[int]) -> dict[int, Segment]:
         out: dict[int, Segment] = {}
         for start in range(0, len(ids), 900):
@@ -438,6 +462,24 @@ _FTS_SCHEMA = (
     "CREATE TRIGGER IF NOT EXISTS segments_fts_delete AFTER DELETE ON segments "
     "WHEN old.text IS NOT NULL BEGIN "
     "INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+)
+
+# Deleted segments are counted (see MetadataStore.segment_stamp): per row in SQLite,
+# per statement in PostgreSQL (the count only has to change, not to be exact).
+_SQLITE_REMOVED_TRIGGER = (
+    "CREATE TRIGGER IF NOT EXISTS segments_removed_count AFTER DELETE ON segments BEGIN "
+    f"UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = '{REMOVED_MARK}'; END"
+)
+_POSTGRES_HAS_REMOVED_TRIGGER = (
+    "SELECT 1 FROM pg_trigger WHERE tgname = 'segments_removed_count'"
+    " AND tgrelid = 'segments'::regclass"
+)
+_POSTGRES_REMOVED_TRIGGER = (
+    "CREATE OR REPLACE FUNCTION mmsearch_segments_removed() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN UPDATE meta SET value = (value::bigint + 1)::text"
+    f" WHERE key = '{REMOVED_MARK}'; RETURN NULL; END $$",
+    "CREATE TRIGGER segments_removed_count AFTER DELETE ON segments"
+    " FOR EACH STATEMENT EXECUTE FUNCTION mmsearch_segments_removed()",
 )
 
 # PostgreSQL full text, made to split words as SQLite's FTS5 (unicode61) does: ASCII

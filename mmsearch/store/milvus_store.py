@@ -96,6 +96,7 @@ class MilvusStore:
         self.dim = dim
         self._count = 0
         self._max_id = 0
+        self.synced_to: tuple[int, int] | None = None  # not kept: Milvus counts cheaply
         self._client: Any = None
         self.source: Callable[[], Iterable[Any]] | None = None  # unused: nothing to retrain
 
@@ -200,6 +201,7 @@ class MilvusStore:
         if len(ids) == 0:
             return
         self._ensure()
+        self.synced_to = None
         ids = np.asarray(ids, dtype=np.int64)
         vectors = np.asarray(vectors, dtype=np.float32)
         for start in range(0, len(ids), WRITE_BATCH):
@@ -221,6 +223,7 @@ class MilvusStore:
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0 or not self._count:
             return
+        self.synced_to = None
         wanted = [int(i) for i in np.unique(np.asarray(ids, dtype=np.int64))]
         for start in range(0, len(wanted), WRITE_BATCH):
             self._call("delete", self.collection, ids=wanted[start : start + WRITE_BATCH])
@@ -295,3 +298,4 @@ class MilvusStore:
             self._call("drop_collection", self.collection)
         self._create()
         self._count = self._max_id = 0
+        self.synced_to = None

@@ -36,7 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3  # 2: segments.box, FTS5 over segment text; 3: segments.palette
+SCHEMA_VERSION = 4  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
+# 4: a trigger counting deleted segments (MetadataStore.segment_stamp)
 
 
 BigInt = Integer().with_variant(BigInteger(), "postgresql")

@@ -46,15 +46,35 @@ def _all_vectors(meta: MetadataStore) -> Iterator[tuple[np.ndarray, np.ndarray]]
 
 def rebuild(meta: MetadataStore, store: VectorStore) -> None:
     """Empty ``store``, build it over every vector SQLite holds and save it."""
+    stamp = meta.segment_stamp()  # before reading: a later commit makes the next check recount
     store.reset()
     store.rebuild_main(_all_vectors(meta))
+    store.synced_to = stamp
     store.save()
 
 
+def in_step(meta: MetadataStore, store: VectorStore) -> bool:
+    """Whether ``store`` was saved or caught up at SQLite's present state (no count needed)."""
+    return _level(store, meta.segment_stamp())
+
+
+def _level(store: VectorStore, stamp: tuple[int, int]) -> bool:
+    return store.synced_to == stamp and store.max_id == stamp[0]
+
+
 def catch_up(meta: MetadataStore, store: VectorStore) -> None:
-    """Bring ``store`` level with SQLite: replay newer segments, or rebuild."""
+    """Bring ``store`` level with SQLite: replay newer segments, or rebuild.
+
+    When the store's :attr:`~VectorStore.synced_to` is SQLite's present stamp
+    nothing is counted; otherwise the segments are counted once and the stamp
+    read before the count is recorded, so the next call is free.
+    """
+    stamp = meta.segment_stamp()
+    if _level(store, stamp):
+        return
     count, top = meta.segment_stats()
     if (store.count, store.max_id) == (count, top):
+        store.synced_to = stamp
         return
     if top > store.max_id and store.count <= count:
         with meta.sessions() as s:
@@ -62,5 +82,17 @@ def catch_up(meta: MetadataStore, store: VectorStore) -> None:
             for ids, vecs in meta.vectors(s, newer):
                 store.add(ids, vecs)
         if (store.count, store.max_id) == (count, top):
+            store.synced_to = stamp
             return
     rebuild(meta, store)
+
+
+def save_written(meta: MetadataStore, store: VectorStore) -> None:
+    """Save a writer's ``store``, recording that it holds SQLite's present segments.
+
+    Only for the writer (it holds the index's writer lock) after every change it
+    committed to SQLite has reached ``store`` as well: then the store matches
+    SQLite exactly, and a reader opening it later need not count the segments.
+    """
+    store.synced_to = meta.segment_stamp()
+    store.save()

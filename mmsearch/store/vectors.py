@@ -22,6 +22,10 @@ class VectorFileError(Exception):
 
 class VectorStore(Protocol):
     dim: int
+    synced_to: tuple[int, int] | None
+    """The metadata store's :meth:`~mmsearch.store.metadata.MetadataStore.segment_stamp` when
+    this store was last known to hold exactly its segments (``None``: not known). A store
+    that keeps it across a save lets a new process skip counting every segment at open."""
 
     def load(self) -> None:
         """Read what is stored; raise :class:`VectorFileError` when it can't be trusted."""

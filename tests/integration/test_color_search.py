@@ -15,6 +15,7 @@ from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.errors import QueryError
 from mmsearch.search.query import Query
+from mmsearch.store.schema import SCHEMA_VERSION
 from tests.support.media import real_photos, solid
 
 
@@ -179,7 +180,8 @@ def test_old_index_without_palettes_still_searches_and_is_filled_in(tmp_path: Pa
     cli_out = run_cli(index, "--color", "red")
     assert cli_out.exit_code == 0 and "without a colour palette" in cli_out.output
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+        version = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)  # migrated on open
     with Engine.open(index) as engine:
         report = engine.index([lib])  # unchanged files: only their palettes are read
         assert report.palettes == 2 and report.added == 0

@@ -10,6 +10,7 @@ import pytest
 from mmsearch import Engine
 from mmsearch.search import stats_cache
 from mmsearch.search.retrieve import Searcher
+from mmsearch.store.metadata import MetadataStore
 from tests.support.media import solid
 
 
@@ -59,25 +60,31 @@ def test_the_saved_sample_is_replaced_when_the_index_changes(
     with Engine.open(tmp_path / "idx", model="hash") as engine:
         engine.index([library])
         engine.search("red", k=3)
-        stamp = engine.meta.segment_stats()
+        stamp = engine.meta.segment_stamp()
     assert len(calls) == 1
     solid((10, 200, 10), seed=7).save(library / "photos" / "more.png")
     with Engine.open(tmp_path / "idx") as engine:
         engine.index([library])  # one segment more: a new stamp
         engine.search("red", k=3)
-        grown = engine.meta.segment_stats()
+        grown = engine.meta.segment_stamp()
         assert grown != stamp
         assert len(calls) == 2
         assert stats_cache.read_stats(str(stats), grown, engine.identity.dim) is not None
         assert stats_cache.read_stats(str(stats), stamp, engine.identity.dim) is None
         # Same number of segments after a removal and an addition: the largest id
-        # still moves (ids are never reused), so the stamp changes again.
+        # moves (ids are never reused) and the removal is counted, so the stamp changes.
         (library / "photos" / "more.png").unlink()
         solid((200, 10, 200), seed=8).save(library / "photos" / "other.png")
         report = engine.index([library])
         assert (report.added, report.removed) == (1, 1)
-        assert engine.meta.segment_stats()[0] == grown[0]
-        assert engine.meta.segment_stats() != grown
+        count = engine.meta.segment_stats()[0]
+        assert engine.meta.segment_stamp() == (grown[0] + 1, grown[1] + 1)
+        # A removal alone, even of the newest segment, changes it too.
+        assert engine.remove([library / "photos" / "other.png"]) == 1
+        assert engine.meta.segment_stats()[0] == count - 1
+        assert engine.meta.segment_stamp()[1] == grown[1] + 2
+        solid((200, 10, 200), seed=8).save(library / "photos" / "other.png")
+        engine.index([library])
         engine.search("red", k=3)
         assert len(calls) == 3
         # The same engine keeps using its in-memory copy while nothing changes.
@@ -92,7 +99,7 @@ def test_a_damaged_or_foreign_stats_file_is_recomputed(
     stats = tmp_path / "idx" / stats_cache.FILE_NAME
     with Engine.open(tmp_path / "idx", model="hash") as engine:
         engine.index([library])
-        stamp = engine.meta.segment_stats()
+        stamp = engine.meta.segment_stamp()
         dim = engine.identity.dim
     stats.write_bytes(b"not a zip file")
     assert stats_cache.read_stats(str(stats), stamp, dim) is None
@@ -102,3 +109,33 @@ def test_a_damaged_or_foreign_stats_file_is_recomputed(
     assert stats_cache.read_stats(str(stats), stamp, dim) is not None
     assert stats_cache.read_stats(str(stats), stamp, dim + 1) is None  # another space
     assert not list(stats.parent.glob("*.tmp-*"))
+
+
+def test_a_query_on_an_index_saved_in_step_counts_no_segments(
+    tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer records SQLite's segment stamp in the vector file; a reader that finds
+    the same stamp opens and searches without counting segments (a full scan at 1M)."""
+    with Engine.open(tmp_path / "idx", model="hash") as engine:
+        engine.index([library])
+        engine.search("red", k=3)  # the sample file, too
+        expected = [h.path for h in engine.search("blue", k=3)]
+    counts: list[int] = []
+    original = MetadataStore.segment_stats
+
+    def counted(self: MetadataStore) -> tuple[int, int]:
+        counts.append(1)
+        return original(self)
+
+    monkeypatch.setattr(MetadataStore, "segment_stats", counted)
+    with Engine.open(tmp_path / "idx") as engine:
+        assert [h.path for h in engine.search("blue", k=3)] == expected
+        assert counts == []
+        # Another process's change moves the stamp: the next query counts once, catches
+        # up and sees it; the one after counts nothing again.
+        with Engine.open(tmp_path / "idx") as writer:
+            writer.remove([library / "photos"])
+        gone = [h.path for h in engine.search("blue", k=3)]
+        assert len(counts) == 1 and not any("photos" in p for p in gone)
+        engine.search("blue", k=3)
+        assert len(counts) == 1
