@@ -15,11 +15,12 @@ searches are ``--like`` an indexed file (its stored vector), so no model is time
 
 Reported per size: import rate (segments/s, SQLite + vector store, training
 excluded), build and training time, file sizes, resident memory of a fresh process
-after opening the index, R@10 of the store against exact search, p50/p99 of the bare
-store search and of the full library search (``Engine.run``: vector, search, metadata,
-roll-up, cutoff, page) without and with the 1% filter, and a cold CLI ``search
---like`` (a new process). The growth curve imports in steps, deleting 1% of the
-files each step, and compares R@10 with a fresh build over the same vectors.
+after opening the index and after its first search, R@10 of the store against exact
+search, p50/p99 of the bare store search and of the full library search
+(``Engine.run``: vector, search, metadata, roll-up, cutoff, page) without and with
+the 1% filter, and a cold CLI ``search --like`` (a new process). The growth curve
+imports in steps, deleting 1% of the files each step, and compares R@10 with a fresh
+build over the same vectors.
 The machine is shared: compare ratios within one run.
 """
 
@@ -98,8 +99,13 @@ def folder_size(folder: Path) -> dict[str, int]:
     return out
 
 
-def cold(folder: Path, like: str) -> tuple[float, float]:
-    """(seconds of a cold ``search --like`` CLI run, RSS MB of a process after Engine.open)."""
+def cold(folder: Path, like: str) -> tuple[float, float, float]:
+    """(seconds of a cold ``search --like`` CLI run, resident MB of a fresh process after
+    ``Engine.open`` and after its first search).
+
+    Resident memory is read from ``/proc/self/status`` (``VmRSS``): ``ru_maxrss`` would
+    report the peak of the parent this probe was forked from.
+    """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     started = time.perf_counter()
     subprocess.run(
@@ -122,17 +128,26 @@ def cold(folder: Path, like: str) -> tuple[float, float]:
     )
     seconds = time.perf_counter() - started
     probe = (
-        "import resource, sys; from mmsearch import Engine; e = Engine.open(sys.argv[1]);"
-        " print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import re, sys\n"
+        "from mmsearch import Engine\n"
+        "from mmsearch.search.query import Query\n"
+        "def rss():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return int(re.search(r'VmRSS:\\s+(\\d+)', status).group(1)) / 1024\n"
+        "e = Engine.open(sys.argv[1])\n"
+        "opened = rss()\n"
+        "e.run(Query().like(sys.argv[2]).options(limit=10))\n"
+        "print(opened, rss())\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe, str(folder)],
+        [sys.executable, "-c", probe, str(folder), like],
         check=True,
         capture_output=True,
         text=True,
         env=env,
     )
-    return seconds, float(out.stdout.strip().splitlines()[-1])
+    opened, searched = out.stdout.strip().splitlines()[-1].split()
+    return seconds, float(opened), float(searched)
 
 
 def one_size(n: int, work: Path) -> dict[str, Any]:
@@ -161,7 +176,7 @@ def one_size(n: int, work: Path) -> dict[str, Any]:
         "build_s": round(training, 1),
         **{f"{k}_mb": round(v / 2**20, 1) for k, v in folder_size(folder).items()},
     }
-    row["cold_cli_s"], row["rss_mb"] = cold(folder, paths_for(0, 1)[0])
+    row["cold_cli_s"], row["rss_open_mb"], row["rss_query_mb"] = cold(folder, paths_for(0, 1)[0])
     with Engine.open(folder) as engine:
         store = engine.vectors
         ids = np.arange(1, n + 1, dtype=np.int64)  # segment ids of a fresh import

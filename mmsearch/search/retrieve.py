@@ -11,7 +11,9 @@ says which file, or which frame of a video, it stands for.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
@@ -23,6 +25,9 @@ from mmsearch.search.stats_cache import read_stats, write_stats
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Segment
 from mmsearch.store.vectors import VectorStore
+
+if TYPE_CHECKING:
+    from mmsearch.store.metadata import SegmentHit
 
 OVERFETCH = 4
 EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite
@@ -98,14 +103,14 @@ class Searcher:
         scores, ids = scores[valid], ids[valid]
         out: dict[Key, dict[str, Candidate]] = {}
         with self.meta.sessions() as s:
-            segments = self.meta.segments_with_assets(s, [int(i) for i in ids])
-            for score, seg_id in zip(scores, ids, strict=True):
-                seg = segments.get(int(seg_id))
-                if seg is None:
-                    continue
-                candidate = _candidate(self.meta, seg, float(score))
-                groups = out.setdefault(candidate.key, {})
-                groups.setdefault(view_group(seg.view), candidate)
+            hits = self.meta.segment_hits(s, ids.tolist())
+        for score, seg_id in zip(scores.tolist(), ids.tolist(), strict=True):
+            hit = hits.get(seg_id)
+            if hit is None:
+                continue
+            candidate = _candidate(hit, score)
+            groups = out.setdefault(candidate.key, {})
+            groups.setdefault(view_group(hit.view), candidate)
         return out
 
     def candidates_for(self, found: dict[Key, tuple[int, float]]) -> dict[Key, Candidate]:
@@ -115,12 +120,10 @@ class Searcher:
         [0, 1]) stands in the candidate's ``similarity``.
         """
         with self.meta.sessions() as s:
-            segments = self.meta.segments_with_assets(s, [seg for seg, _ in found.values()])
-            return {
-                key: _candidate(self.meta, segments[seg], score)
-                for key, (seg, score) in found.items()
-                if seg in segments
-            }
+            hits = self.meta.segment_hits(s, [seg for seg, _ in found.values()])
+        return {
+            key: _candidate(hits[seg], score) for key, (seg, score) in found.items() if seg in hits
+        }
 
     def vectors_of(self, segment_ids: list[int]) -> dict[int, np.ndarray]:
         with self.meta.sessions() as s:
@@ -213,25 +216,25 @@ def _duplicate_floor(sample: dict[str, np.ndarray]) -> float:
     return max(floors, default=-1.0)
 
 
-def _candidate(meta: MetadataStore, seg: Segment, score: float) -> Candidate:
-    asset = seg.asset
-    span = (seg.char_start, seg.char_end) if seg.char_start is not None else None
+def _candidate(hit: SegmentHit, score: float) -> Candidate:
+    """The candidate for one :meth:`~mmsearch.store.metadata.MetadataStore.segment_hits` row."""
+    span = (hit.char_start, hit.char_end) if hit.char_start is not None else None
     return Candidate(
-        path=meta.abspath(asset),
-        modality=asset.modality,
-        asset_id=asset.id,
-        segment_id=seg.id,
-        view=seg.view,
-        snippet=seg.text,
-        span=span,  # type: ignore[arg-type]
-        start=seg.start,
-        end=seg.end,
-        best_time=seg.best_time,
-        width=asset.width,
-        height=asset.height,
-        time=asset.taken_at or _iso_mtime(asset.mtime_ns),
+        path=os.path.join(hit.root, hit.relpath),
+        modality=hit.modality,
+        asset_id=hit.asset_id,
+        segment_id=hit.id,
+        view=hit.view,
+        snippet=hit.text,
+        span=span,
+        start=hit.start,
+        end=hit.end,
+        best_time=hit.best_time,
+        width=hit.width,
+        height=hit.height,
+        time=hit.taken_at or _iso_mtime(hit.mtime_ns),
         similarity=min(1.0, max(-1.0, score)),
-        ord=seg.ord,
+        ord=hit.ord,
     )
 
 

@@ -67,6 +67,7 @@ DELETED_FRACTION = 0.1
 RETRAIN_GROWTH = 2.0  # retrain when the index holds this many times what it was trained on
 HNSW_M = 32
 HNSW_EF_MAX = 4096
+PREAD_ROWS = 4096  # up to this many stored rows are read with pread, more through the map
 IVF_CODES = "SQ8"
 """How IVF stores its vectors. Fast-scan PQ (``PQ128x4fs``, 64 bytes per 512-d vector) is 8x
 smaller but trained 15x slower here (IVF512 on 16k vectors: 65 s against 4.2 s for SQ8 on this
@@ -345,8 +346,30 @@ class FaissStore:
 
     def _main_vector(self, row: int, seg_id: int) -> np.ndarray:
         if self.main_vecs is not None:
-            return np.asarray(self.main_vecs[row], dtype=np.float32)
+            return self._main_rows(np.array([row]))[0]
         return np.asarray(self.main.reconstruct(seg_id), dtype=np.float32)
+
+    def _main_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The main part's stored vectors at ``rows`` (float32).
+
+        A few rows of a memory-mapped file are read with ``pread``, not through the map: a
+        fault on a mapped file maps a whole page-cache folio (up to megabytes on current
+        kernels) into the process, so a re-rank's hundred scattered rows would leave most
+        of the file resident in every process that searched once.
+        """
+        vecs = self.main_vecs
+        assert vecs is not None
+        if not isinstance(vecs, np.memmap) or vecs.filename is None or len(rows) > PREAD_ROWS:
+            return np.asarray(vecs[rows], dtype=np.float32)
+        width = self.dim * vecs.itemsize
+        out = np.empty((len(rows), self.dim), vecs.dtype)
+        fd = os.open(vecs.filename, os.O_RDONLY)
+        try:
+            for n, row in enumerate(rows.tolist()):
+                out[n] = np.frombuffer(os.pread(fd, width, vecs.offset + row * width), vecs.dtype)
+        finally:
+            os.close(fd)
+        return out.astype(np.float32)
 
     # -- changes -----------------------------------------------------------
 
@@ -484,8 +507,7 @@ class FaissStore:
             found = cand[row][cand[row] >= 0]
             if not len(found):
                 continue
-            rows = np.searchsorted(self.main_ids, found)
-            sims = np.asarray(self.main_vecs[rows], dtype=np.float32) @ queries[row]
+            sims = self._main_rows(np.searchsorted(self.main_ids, found)) @ queries[row]
             order = np.lexsort((found, -sims))[:k]
             out_s[row, : len(order)] = sims[order]
             out_i[row, : len(order)] = found[order]

@@ -36,8 +36,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 4  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
-# 4: a trigger counting deleted segments (MetadataStore.segment_stamp)
+SCHEMA_VERSION = 5  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
+# 4: a trigger counting deleted segments (MetadataStore.segment_stamp);
+# 5: tags indexed by (key, value), not key alone (a tag filter seeks its value)
 
 
 BigInt = Integer().with_variant(BigInteger(), "postgresql")
@@ -133,9 +134,12 @@ class Tag(Base):
     """A user tag on a file (``mmsearch tag PATH key=value``); moves with the file."""
 
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("asset_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("asset_id", "key"),
+        Index("ix_tags_key_value", "key", "value"),  # --where KEY=VALUE seeks, never scans
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
-    key: Mapped[str] = mapped_column(String, index=True)
+    key: Mapped[str] = mapped_column(String)
     value: Mapped[str] = mapped_column(String)

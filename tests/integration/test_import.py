@@ -170,3 +170,38 @@ def test_verify_and_repair_an_ivf_index(tmp_path: Path) -> None:
         assert not report.ok and "vector file" in report.problems[0]
         assert engine.verify(repair=True).repaired and engine.verify().ok
         assert engine.info()["vector_index"]["kind"] == "ivf"
+
+
+def test_a_schema_4_index_gets_the_tag_value_index_and_filters_the_same(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mmsearch.store.schema import SCHEMA_VERSION
+
+    x = vectors(40)
+    paths = photo_paths(40)
+    tags = pa.array([[("set", str(i % 4))] for i in range(40)], pa.map_(pa.string(), pa.string()))
+    source = write_parquet(tmp_path / "e.parquet", x, path=paths, tags=tags)
+    index = tmp_path / "idx"
+    tagged = Query().like(paths[0]).where(tags={"set": "1"}).options(cutoff=False, limit=40)
+    with Engine.open(index, embedder=HashEmbedder(dim=DIM)) as engine:
+        engine.import_embeddings(source)
+        before = [h.path for h in engine.run(tagged).hits]
+    assert sorted(before) == sorted(p for i, p in enumerate(paths) if i % 4 == 1)
+    db = index / "index.sqlite"
+    with sqlite3.connect(db) as con:  # what a schema-4 index looks like
+        con.execute("DROP INDEX ix_tags_key_value")
+        con.execute("CREATE INDEX ix_tags_key ON tags (key)")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with Engine.open(index) as engine:
+        assert [h.path for h in engine.run(tagged).hits] == before
+    with sqlite3.connect(db) as con:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        version = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        plan = " ".join(
+            str(r[-1])
+            for r in con.execute(
+                "EXPLAIN QUERY PLAN SELECT asset_id FROM tags WHERE key = 'set' AND value = '1'"
+            )
+        )
+    assert "ix_tags_key_value" in names and "ix_tags_key" not in names
+    assert version == (str(SCHEMA_VERSION),) and "ix_tags_key_value (key=? AND value=?)" in plan
