@@ -220,7 +220,9 @@ class Engine:
         with self._writer_lock():
             catch_up(self.meta, self.vectors)
             indexer = self._indexer(on_progress)
-            return indexer.run(expanded)
+            report = indexer.run(expanded)
+            self._warm_search_stats()
+            return report
 
     def _indexer(self, on_progress: ProgressCallback | None) -> Indexer:
         policy = self.ocr_policy()
@@ -255,7 +257,7 @@ class Engine:
             options = DecodeOptions.from_settings(self.settings, self.embedder.image_size, chosen)
             if chosen == "off":
                 return OcrReport()
-            return run_ocr_pass(
+            report = run_ocr_pass(
                 self.meta,
                 self.vectors,
                 self.embedder,
@@ -264,6 +266,8 @@ class Engine:
                 self.settings.workers,
                 on_progress,
             )
+            self._warm_search_stats()
+            return report
 
     def ocr_policy(self, requested: str | None = None) -> str:
         """The OCR setting in force: ``auto`` quietly becomes ``off`` without rapidocr.
@@ -296,6 +300,7 @@ class Engine:
                 removed = len(ids)
             self.vectors.remove(np.asarray(segment_ids, dtype=np.int64))
             save_written(self.meta, self.vectors)
+            self._warm_search_stats()
         return removed
 
     def sync(
@@ -311,7 +316,9 @@ class Engine:
         with self._writer_lock():
             catch_up(self.meta, self.vectors)
             indexer = self._indexer(on_progress)
-            return indexer.sync(changed)
+            report = indexer.sync(changed)
+            self._warm_search_stats()
+            return report
 
     def roots(self) -> list[dict[str, Any]]:
         """The library folders: ``path``, ``files`` indexed under it, whether it ``exists``."""
@@ -370,7 +377,15 @@ class Engine:
         with self._writer_lock():
             catch_up(self.meta, self.vectors)
             importer = BulkImporter(self.meta, self.vectors, self.identity.dim, on_progress)
-            return importer.run(rows, path)
+            report = importer.run(rows, path)
+            self._warm_search_stats()
+            return report
+
+    def _warm_search_stats(self) -> None:
+        """Write the search statistics of the index as it now is, so the next query (a new
+        process, often) reads them instead of sampling the segments itself: at a million
+        segments that sampling was 2 of a cold CLI query's 2.9 s."""
+        self.searcher.background()
 
     # -- searching -----------------------------------------------------------
 

@@ -393,16 +393,22 @@ def separation_cut(
     deviation of the rest (about 0.3 for n = 10,000), far below 3.
     """
     s = np.asarray(scores, dtype=np.float64)
-    best_ratio, cut = 0.0, None
-    for i in range(min(window, len(s) - min_tail)):
-        tail = s[i + 1 :]
-        spread = float(tail.std())
-        drop = float(s[i] - s[i + 1])
-        if spread <= 0 or drop <= 0:
-            continue
-        if drop / spread > best_ratio:
-            best_ratio, cut = drop / spread, i + 1
-    return cut if best_ratio > sigmas else None
+    n = min(window, len(s) - min_tail)
+    if n <= 0:
+        return None
+    # the std of every tail s[i+1:] at once, from suffix sums (centred, so no cancellation)
+    x = s - s.mean()
+    sums = np.cumsum(x[::-1])[::-1]
+    squares = np.cumsum((x * x)[::-1])[::-1]
+    after = np.arange(1, n + 1)
+    count = len(s) - after
+    mean = sums[after] / count
+    spread = np.sqrt(np.clip(squares[after] / count - mean * mean, 0.0, None))
+    drop = s[:n] - s[1 : n + 1]
+    usable = (spread > 1e-12) & (drop > 0)  # a flat tail or a tie is no separation
+    ratio = np.where(usable, drop / np.where(usable, spread, 1.0), 0.0)
+    best = int(np.argmax(ratio))  # the first of equal ratios
+    return best + 1 if ratio[best] > sigmas else None
 
 
 def calibrate_modalities(

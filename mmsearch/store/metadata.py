@@ -273,12 +273,22 @@ class MetadataStore:
         return out
 
     def asset_at(self, s: Session, path: str) -> Asset | None:
-        for root in s.scalars(select(Root)):
-            if _under(path, root.path) and path != root.path:
-                rel = os.path.relpath(path, root.path)
-                return s.scalars(
-                    select(Asset).where(Asset.root_id == root.id, Asset.relpath == rel)
-                ).first()
+        """The asset at ``path``, looked up through its folders: a seek per folder level,
+        however many roots there are (an import of a cluster's files has one per folder)."""
+        folders = []
+        at = os.path.dirname(path)
+        while True:
+            folders.append(at)
+            parent = os.path.dirname(at)
+            if parent == at:
+                break
+            at = parent
+        # roots never nest (root_for folds inner ones), so at most one holds the path
+        for root in s.scalars(select(Root).where(Root.path.in_(folders))):
+            rel = os.path.relpath(path, root.path)
+            return s.scalars(
+                select(Asset).where(Asset.root_id == root.id, Asset.relpath == rel)
+            ).first()
         return None
 
     def assets_with_hash(self, s: Session, content_hash: str) -> list[Asset]:
