@@ -332,17 +332,29 @@ class FaissStore:
         return out
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        """The held vectors of ``ids`` (float32), in order; for checks and tests."""
+        """The held vectors of ``ids`` (float32), in order; ``KeyError`` for an unknown id."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         out = np.zeros((len(ids), self.dim), np.float32)
-        fresh_pos = {int(i): n for n, i in enumerate(self.fresh_ids)}
-        for row, seg_id in enumerate(np.asarray(ids, dtype=np.int64)):
-            if int(seg_id) in fresh_pos:
-                out[row] = self.fresh_vecs[fresh_pos[int(seg_id)]]
-                continue
-            at = int(np.searchsorted(self.main_ids, seg_id))
-            if at >= len(self.main_ids) or int(self.main_ids[at]) != seg_id:
-                raise KeyError(int(seg_id))
-            out[row] = self._main_vector(at, int(seg_id))
+        in_fresh = np.zeros(len(ids), bool)
+        if len(self.fresh_ids) and len(ids):
+            order = np.argsort(self.fresh_ids, kind="stable")
+            ranked = self.fresh_ids[order]
+            at = np.minimum(np.searchsorted(ranked, ids), len(ranked) - 1)
+            in_fresh = ranked[at] == ids
+            out[in_fresh] = self.fresh_vecs[order[at[in_fresh]]]
+        rest = np.flatnonzero(~in_fresh)
+        if not len(rest):
+            return out
+        main_ids = np.asarray(self.main_ids)
+        rows = np.minimum(np.searchsorted(main_ids, ids[rest]), max(len(main_ids) - 1, 0))
+        known = main_ids[rows] == ids[rest] if len(main_ids) else np.zeros(len(rest), bool)
+        if not known.all():
+            raise KeyError(int(ids[rest][np.flatnonzero(~known)[0]]))
+        if self.main_vecs is not None:
+            out[rest] = self._main_rows(rows)
+        else:
+            for n, row in zip(rest.tolist(), rows.tolist(), strict=True):
+                out[n] = self._main_vector(row, int(main_ids[row]))
         return out
 
     def _main_vector(self, row: int, seg_id: int) -> np.ndarray:
