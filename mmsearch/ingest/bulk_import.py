@@ -14,8 +14,9 @@ or a ``.npy`` matrix of vectors with a Parquet or JSON Lines table of the other
 columns, row for row. Rows of one path become the segments of one file. A file
 already in the index is replaced (its old segments removed).
 
-Rows are written in batches: each batch is one SQLite transaction of bulk
-inserts (plain ``executemany``, no ORM objects), then its vectors go to the
+Rows are written in batches, the next read by a thread while one is written:
+each batch is one SQLite transaction of bulk inserts (plain ``executemany``, no
+ORM objects, no per-row Python beyond building the tuples), then its vectors go to the
 vector store, which is saved (and trained, when its size calls for it) at the
 end. Segment ids come from the same never-reused counter as the indexer's.
 """
@@ -36,6 +37,7 @@ from sqlalchemy import select, text
 from mmsearch.embedders import canonical_name, create_embedder
 from mmsearch.embedders.base import EmbedderIdentity
 from mmsearch.errors import ConfigError, MissingDependencyError, PathError
+from mmsearch.ingest.ahead import ahead
 from mmsearch.ingest.report import IndexReport, Progress, ProgressCallback, Skip
 from mmsearch.kinds import MODALITIES
 from mmsearch.settings import Settings
@@ -60,6 +62,19 @@ class Rows:
     end: list[float | None]
     text: list[str | None]
     tags: list[dict[str, str] | None]
+
+    def select(self, rows: np.ndarray) -> Rows:
+        """These rows only (``rows``: their positions, in order)."""
+        at = rows.tolist()
+        return Rows(
+            paths=[self.paths[i] for i in at],
+            vectors=self.vectors[rows],
+            modality=[self.modality[i] for i in at],
+            start=[self.start[i] for i in at],
+            end=[self.end[i] for i in at],
+            text=[self.text[i] for i in at],
+            tags=[self.tags[i] for i in at],
+        )
 
 
 def _pyarrow() -> Any:
@@ -186,6 +201,11 @@ def _clean(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _folder(path: str) -> str:
+    """The folder of a clean absolute path (``os.path.dirname`` without its checks)."""
+    return path.rpartition(os.sep)[0] or os.sep
+
+
 def _rows(batch: Any, vectors: np.ndarray, source: str) -> Rows:
     paths = _column(batch, "path")
     if any(p is None for p in paths):
@@ -264,7 +284,7 @@ class BulkImporter:
         report = IndexReport()
         started = time.perf_counter()
         done = 0
-        for rows in batches:
+        for rows in ahead(batches, 1):  # the next batch is read while this one is written
             self._write(rows, source, report)
             done += len(rows.paths)
             if self.on_progress:
@@ -284,32 +304,31 @@ class BulkImporter:
         vecs = (rows.vectors[good] / norms[good, None]).astype(np.float32)
         for i in np.flatnonzero(~good):
             report.skipped.append(Skip(rows.paths[i], "its vector is zero or not finite"))
-        keep = np.flatnonzero(good)
+        kept = rows if good.all() else rows.select(np.flatnonzero(good))
         removed: list[int] = []
         with self.meta.sessions.begin() as s:
             conn = s.connection()
-            new_assets, asset_of = self._assets_for(s, rows, keep, report, removed)
-            first = _reserve_segment_ids(s, len(keep))
-            seg_ids = np.arange(first, first + len(keep), dtype=np.int64)
-            blobs = vecs.astype(np.float16)
-            segs = []
-            for n, row in enumerate(keep):
-                asset_id, modality, ord_ = asset_of[n]
-                start, end = rows.start[row], rows.end[row]
-                best = None if start is None else (start + end) / 2 if end is not None else start
-                segs.append(
-                    (
-                        int(seg_ids[n]),
-                        asset_id,
-                        VIEW_OF[modality],
-                        ord_,
-                        start,
-                        end,
-                        best,
-                        rows.text[row],
-                        blobs[n].tobytes(),
-                    )
-                )
+            new_assets, asset_ids, modalities, ords = self._assets_for(s, kept, report, removed)
+            first = _reserve_segment_ids(s, len(asset_ids))
+            seg_ids = np.arange(first, first + len(asset_ids), dtype=np.int64)
+            blob = vecs.astype(np.float16).tobytes()
+            width = self.dim * 2
+            best = [
+                None if a is None else (a + b) / 2 if b is not None else a
+                for a, b in zip(kept.start, kept.end, strict=True)
+            ]
+            segs = zip(
+                seg_ids.tolist(),
+                asset_ids,
+                [VIEW_OF[m] for m in modalities],
+                ords,
+                kept.start,
+                kept.end,
+                best,
+                kept.text,
+                [blob[i : i + width] for i in range(0, len(blob), width)],
+                strict=True,
+            )
             if new_assets:
                 conn.exec_driver_sql(
                     "INSERT INTO assets (id, root_id, relpath, modality, size, mtime_ns,"
@@ -319,68 +338,76 @@ class BulkImporter:
             conn.exec_driver_sql(
                 "INSERT INTO segments (id, asset_id, view, ord, t_start, t_end, t_best, text,"
                 " vector) VALUES (?,?,?,?,?,?,?,?,?)",
-                segs,
+                list(segs),
             )
             tags = [
-                (asset_of[n][0], str(k), str(v))
-                for n, row in enumerate(keep)
-                if rows.tags[row]
-                for k, v in rows.tags[row].items()  # type: ignore[union-attr]
+                (asset_id, str(k), str(v))
+                for asset_id, given in zip(asset_ids, kept.tags, strict=True)
+                if given
+                for k, v in given.items()
             ]
             if tags:
                 conn.exec_driver_sql(
                     "INSERT OR REPLACE INTO tags (asset_id, key, value) VALUES (?,?,?)", tags
                 )
-            self._update_durations(conn, rows, keep, asset_of)
+            self._update_durations(conn, kept, asset_ids, modalities)
         if removed:
             self.vectors.remove(np.asarray(removed, dtype=np.int64))
         self.vectors.add(seg_ids, vecs)
-        report.segments += len(keep)
+        report.segments += len(asset_ids)
 
     def _assets_for(
-        self, s: Any, rows: Rows, keep: np.ndarray, report: IndexReport, removed: list[int]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str, int]]]:
-        """Asset rows to insert, and per kept row its (asset id, modality, ord)."""
+        self, s: Any, rows: Rows, report: IndexReport, removed: list[int]
+    ) -> tuple[list[tuple[Any, ...]], list[int], list[str], list[int]]:
+        """Asset rows to insert, and per row its asset id, modality and ord (segment number).
+
+        Rows of a path seen in an earlier batch of the same import continue that file.
+        """
+        wrong = set(rows.modality) - set(VIEW_OF) - {None}
+        if wrong:
+            bad = next(m for m in rows.modality if m in wrong)
+            path = rows.paths[rows.modality.index(bad)]
+            raise ConfigError(
+                f"{path}: modality must be one of {', '.join(MODALITIES)}, not {bad!r}"
+            )
         conn = s.connection()
-        fresh_paths = {rows.paths[row] for row in keep} - set(self._assets)
-        roots = self._roots_for(s, {os.path.dirname(p) for p in fresh_paths})
+        known = self._assets
+        fresh = {p: _folder(p) for p in dict.fromkeys(rows.paths) if p not in known}
+        roots = self._roots_for(s, set(fresh.values()))
         placed: dict[str, tuple[int, str]] = {}  # new path -> (root id, relpath)
-        for path in fresh_paths:
-            root_path, root_id = roots[os.path.dirname(path)]
+        for path, folder in fresh.items():
+            root_path, root_id = roots[folder]
             placed[path] = (root_id, path[len(root_path.rstrip(os.sep)) + 1 :])
         existing = self._existing(conn, list(placed.values()))
         stale = [existing[v] for v in placed.values() if v in existing]
         if stale:  # files in the index already: replaced
             removed.extend(self.meta.delete_assets(s, stale))
-        new: list[tuple[Any, ...]] = []
-        out: list[tuple[int, str, int]] = []
+        report.updated += len(stale)
+        report.added += len(placed) - len(stale)
         top = conn.exec_driver_sql("SELECT max(id) FROM assets").scalar()
         next_id = int(top or 0) + 1
         now = time.time()
         meta = json.dumps({IMPORT_MARK: True})
-        for row in keep:
-            path = rows.paths[row]
-            modality = rows.modality[row] or "image"
-            if modality not in VIEW_OF:
-                raise ConfigError(
-                    f"{path}: modality must be one of {', '.join(MODALITIES)}, not {modality!r}"
-                )
-            known = self._assets.get(path)
-            if known is None:
+        new: list[tuple[Any, ...]] = []
+        asset_ids: list[int] = []
+        modalities: list[str] = []
+        ords: list[int] = []
+        for path, given in zip(rows.paths, rows.modality, strict=True):
+            modality = given or "image"
+            asset = known.get(path)
+            if asset is None:
                 root_id, rel = placed[path]
-                if (root_id, rel) in existing:
-                    report.updated += 1
-                else:
-                    report.added += 1
                 digest = hashlib.blake2b(path.encode(), digest_size=15).hexdigest()
                 new.append((next_id, root_id, rel, modality, -1, 0, "i" + digest, None, now, meta))
-                known = (next_id, modality, 0)
+                asset = (next_id, modality, 0)
                 next_id += 1
-            elif known[1] != modality:
-                raise ConfigError(f"{path}: rows give it two modalities, {known[1]} and {modality}")
-            out.append(known)
-            self._assets[path] = (known[0], known[1], known[2] + 1)
-        return new, out
+            elif asset[1] != modality:
+                raise ConfigError(f"{path}: rows give it two modalities, {asset[1]} and {modality}")
+            asset_ids.append(asset[0])
+            modalities.append(modality)
+            ords.append(asset[2])
+            known[path] = (asset[0], modality, asset[2] + 1)
+        return new, asset_ids, modalities, ords
 
     @staticmethod
     def _existing(conn: Any, wanted: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -425,13 +452,15 @@ class BulkImporter:
 
     @staticmethod
     def _update_durations(
-        conn: Any, rows: Rows, keep: np.ndarray, asset_of: list[tuple[int, str, int]]
+        conn: Any, rows: Rows, asset_ids: list[int], modalities: list[str]
     ) -> None:
         longest: dict[int, float] = {}
-        for n, row in enumerate(keep):
-            end = rows.end[row] if rows.end[row] is not None else rows.start[row]
-            if asset_of[n][1] == "video" and end is not None:
-                longest[asset_of[n][0]] = max(longest.get(asset_of[n][0], 0.0), float(end))
+        for asset_id, modality, start, end in zip(
+            asset_ids, modalities, rows.start, rows.end, strict=True
+        ):
+            last = end if end is not None else start
+            if modality == "video" and last is not None:
+                longest[asset_id] = max(longest.get(asset_id, 0.0), float(last))
         if longest:
             conn.exec_driver_sql(
                 "UPDATE assets SET duration = max(coalesce(duration, 0), ?) WHERE id = ?",

@@ -13,8 +13,6 @@ OCR on, the first kept frame of each shot is read again at OCR resolution
 from __future__ import annotations
 
 import itertools
-import queue
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmsearch.embedders.base import Embedder
+from mmsearch.ingest.ahead import ahead
 from mmsearch.media.palette import extract_palette
 from mmsearch.media.video.frames import frame_at
 from mmsearch.media.video.sampler import (
@@ -39,8 +38,6 @@ DEFAULT_FOLD_THRESHOLD = 0.95
 the previous kept frame of the same shot."""
 
 OCR_FRAME_SHORT_SIDE = 900  # about 1600 px long for 16:9, what mmsearch.media.ocr reads best
-
-_END = object()
 
 
 @dataclass
@@ -125,47 +122,22 @@ def embed_video(
 
 
 def _batches_in_background(sampler: FrameSampler, size: int) -> Iterator[list[SampledFrame]]:
-    """The sampler's frames in batches of ``size``, decoded ahead by a thread.
-
-    The thread fills a queue of at most two batches; an error while decoding is
-    raised here, in the caller's thread. The sampler is closed at the end.
+    """The sampler's frames in batches of ``size``, decoded ahead by a thread (at most two
+    batches queued; an error while decoding is raised here). The sampler is closed at the end.
     """
-    frames: queue.Queue[Any] = queue.Queue(maxsize=2 * size)
-    stop = threading.Event()
-    thread = threading.Thread(target=_produce, args=(sampler, frames, stop), daemon=True)
-    thread.start()
     batch: list[SampledFrame] = []
+    frames = ahead(sampler, 2 * size)
     try:
-        while (item := frames.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            batch.append(item)
+        for frame in frames:
+            batch.append(frame)
             if len(batch) >= size:
                 yield batch
                 batch = []
         if batch:
             yield batch
     finally:
-        stop.set()
-        thread.join()
+        frames.close()  # the thread stopped before the sampler is closed under it
         sampler.close()
-
-
-def _produce(frames: Any, out: queue.Queue[Any], stop: threading.Event) -> None:
-    try:
-        for frame in frames:
-            while not stop.is_set():
-                try:
-                    out.put(frame, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-    except BaseException as exc:  # surfaced in the consumer
-        out.put(exc)
-        return
-    out.put(_END)
 
 
 def keyframe_ocr(

@@ -112,6 +112,7 @@ def test_a_damaged_or_foreign_stats_file_is_recomputed(
     assert not list(stats.parent.glob("*.tmp-*"))
 
 
+@pytest.mark.faiss_file  # the stamp lives in the FAISS file's stamp; Milvus keeps none
 def test_a_query_on_an_index_saved_in_step_counts_no_segments(
     tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
