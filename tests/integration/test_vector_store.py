@@ -168,3 +168,41 @@ def test_auto_picks_exact_below_the_threshold_then_ivf() -> None:
     assert choose_kind(faiss_store.EXACT_MAX - 1, "auto") == "exact"
     assert choose_kind(faiss_store.EXACT_MAX, "auto") == "ivf"
     assert choose_kind(10, "hnsw") == "hnsw"
+
+
+def test_ivf_lists_come_from_two_level_clustering_under_a_graph_quantizer(tmp_path: Path) -> None:
+    """The coarse centroids are unit vectors of the data's own clusters, one per list,
+    found by a graph (HNSW) quantizer: the right list for a stored vector is among its
+    nprobe nearest centroids."""
+    store, x, ids = built(tmp_path, "ivf", n=6000)
+    quantizer = store._faiss.downcast_index(store.main.quantizer)
+    assert isinstance(quantizer, store._faiss.IndexHNSW)
+    assert store.params["index"] == f"IVF{store.main.nlist}_HNSW32,SQ8"
+    centroids = store._faiss.rev_swig_ptr(
+        store._faiss.downcast_index(quantizer.storage).get_xb(), quantizer.ntotal * DIM
+    ).reshape(-1, DIM)
+    assert np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-4)
+    assert len(centroids) == faiss_store.nlist_for(len(ids))
+    # every stored vector is found by itself at the tuned nprobe, through the graph
+    _, found = store.search(x[:200], 1)
+    assert (found[:, 0] == ids[:200]).mean() >= 0.99
+
+
+def test_an_ivf_part_with_a_flat_quantizer_still_loads_and_searches(tmp_path: Path) -> None:
+    """Indexes built before the graph quantizer (``IVF{n},SQ8``) open and search unchanged."""
+    faiss = faiss_store._faiss()
+    x = clustered(3000)
+    ids = np.arange(1, 3001, dtype=np.int64)
+    store = store_at(tmp_path, "ivf")
+    old = faiss.index_factory(DIM, "IVF64,SQ8", faiss.METRIC_INNER_PRODUCT)
+    old.train(x)
+    store.rebuild_main([(ids, x)])  # the store's own build, then its main part swapped
+    old.add_with_ids(x, ids)
+    store.main, store._quantizer_is_hnsw = old, None
+    store.params.update({"index": "IVF64,SQ8", "nlist": 64, "nprobe": 8})
+    store.save()
+    again = store_at(tmp_path, "ivf")
+    again.load()
+    _, found = again.search(x[:50], 10)
+    assert not again._hnsw_quantizer()
+    assert np.mean([found[i][0] == ids[i] for i in range(50)]) >= 0.9
