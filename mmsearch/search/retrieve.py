@@ -12,6 +12,7 @@ says which file, or which frame of a video, it stands for.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -217,10 +218,15 @@ def _duplicate_floor(sample: dict[str, np.ndarray]) -> float:
 
 
 def _candidate(hit: SegmentHit, score: float) -> Candidate:
-    """The candidate for one :meth:`~mmsearch.store.metadata.MetadataStore.segment_hits` row."""
-    span = (hit.char_start, hit.char_end) if hit.char_start is not None else None
+    """The candidate for one :meth:`~mmsearch.store.metadata.MetadataStore.segment_hits` row.
+
+    A search builds a few hundred of these, so the path is joined and the time
+    written without ``os.path.join``'s and ``datetime``'s generality.
+    """
+    first, last = hit.char_start, hit.char_end
+    span = (first, last) if first is not None and last is not None else None
     return Candidate(
-        path=os.path.join(hit.root, hit.relpath),
+        path=_joined(hit.root, hit.relpath),
         modality=hit.modality,
         asset_id=hit.asset_id,
         segment_id=hit.id,
@@ -238,7 +244,12 @@ def _candidate(hit: SegmentHit, score: float) -> Candidate:
     )
 
 
-def _iso_mtime(mtime_ns: int) -> str:
-    from datetime import datetime
+def _joined(root: str, relpath: str) -> str:
+    if not relpath:
+        return root
+    return root + relpath if root.endswith(os.sep) else f"{root}{os.sep}{relpath}"
 
-    return datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds")
+
+def _iso_mtime(mtime_ns: int) -> str:
+    """A modification time (ns) as a local ISO time to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(mtime_ns // 1_000_000_000))

@@ -36,9 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 5  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
+SCHEMA_VERSION = 6  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
 # 4: a trigger counting deleted segments (MetadataStore.segment_stamp);
-# 5: tags indexed by (key, value), not key alone (a tag filter seeks its value)
+# 5: tags indexed by (key, value), not key alone (a tag filter seeks its value);
+# 6: that index covers asset_id too (a tag filter reads the index alone, no table rows)
 
 
 BigInt = Integer().with_variant(BigInteger(), "postgresql")
@@ -136,7 +137,8 @@ class Tag(Base):
     __tablename__ = "tags"
     __table_args__ = (
         UniqueConstraint("asset_id", "key"),
-        Index("ix_tags_key_value", "key", "value"),  # --where KEY=VALUE seeks, never scans
+        # --where KEY=VALUE seeks, never scans, and reads its asset ids from the index alone
+        Index("ix_tags_key_value_asset", "key", "value", "asset_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -172,7 +172,7 @@ def test_verify_and_repair_an_ivf_index(tmp_path: Path) -> None:
         assert engine.info()["vector_index"]["kind"] == "ivf"
 
 
-def test_a_schema_4_index_gets_the_tag_value_index_and_filters_the_same(tmp_path: Path) -> None:
+def test_a_schema_4_index_gets_the_covering_tag_index_and_filters_the_same(tmp_path: Path) -> None:
     import sqlite3
 
     from mmsearch.store.schema import SCHEMA_VERSION
@@ -189,7 +189,7 @@ def test_a_schema_4_index_gets_the_tag_value_index_and_filters_the_same(tmp_path
     assert sorted(before) == sorted(p for i, p in enumerate(paths) if i % 4 == 1)
     db = index / "index.sqlite"
     with sqlite3.connect(db) as con:  # what a schema-4 index looks like
-        con.execute("DROP INDEX ix_tags_key_value")
+        con.execute("DROP INDEX ix_tags_key_value_asset")
         con.execute("CREATE INDEX ix_tags_key ON tags (key)")
         con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     with Engine.open(index) as engine:
@@ -203,5 +203,7 @@ def test_a_schema_4_index_gets_the_tag_value_index_and_filters_the_same(tmp_path
                 "EXPLAIN QUERY PLAN SELECT asset_id FROM tags WHERE key = 'set' AND value = '1'"
             )
         )
-    assert "ix_tags_key_value" in names and "ix_tags_key" not in names
-    assert version == (str(SCHEMA_VERSION),) and "ix_tags_key_value (key=? AND value=?)" in plan
+    assert "ix_tags_key_value_asset" in names
+    assert not names & {"ix_tags_key", "ix_tags_key_value"}  # the older two are dropped
+    assert version == (str(SCHEMA_VERSION),)
+    assert "COVERING INDEX ix_tags_key_value_asset (key=? AND value=?)" in plan
