@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ STYLE_DIM = 16
 # the four parts of a vector, before it is normalised: see the module docstring
 MEAN_WEIGHT, TOPIC_WEIGHT, STYLE_WEIGHT, NOISE_WEIGHT = 0.65, 0.45, 0.6, 0.15
 QUERIES = 200
+LIBRARY_QUERIES = 200  # library searches timed per size (and per filter)
 
 
 def make_vectors(n: int, seed: int) -> np.ndarray:
@@ -181,7 +183,7 @@ def cold(folder: Path, like: str) -> tuple[float, float, float]:
     return seconds, float(opened), float(searched)
 
 
-def one_size(n: int, work: Path) -> dict[str, Any]:
+def one_size(n: int, work: Path, crossover: bool = False) -> dict[str, Any]:
     from mmsearch import Engine
     from mmsearch.embedders.hashing import HashEmbedder
     from mmsearch.search.query import Query
@@ -224,7 +226,7 @@ def one_size(n: int, work: Path) -> dict[str, Any]:
             for i in range(5):  # warm: the server's case (page cache, in-memory caches)
                 engine.run(Query().like(paths_for(i * 7 % n, 1)[0]).options(limit=10))
             times = []
-            for i in range(50):
+            for i in range(LIBRARY_QUERIES):
                 query = Query().like(paths_for(i * 13 % n, 1)[0]).options(limit=10)
                 if where:
                     query = query.where(**where)
@@ -232,7 +234,99 @@ def one_size(n: int, work: Path) -> dict[str, Any]:
                 engine.run(query)
                 times.append(time.perf_counter() - t)
             row[f"{label}_p50_ms"], row[f"{label}_p99_ms"] = percentiles(times)
+        if crossover:
+            row["filters"] = filter_crossover(engine, queries)
+    row["data"] = data_statistics(vectors, queries)
     return row
+
+
+def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
+    """Median ms of the three ways to search a filter's allowed set, by its size.
+
+    ``sqlite_scan``: the searcher's exact scan of the stored vectors read from SQLite (the
+    path for stores that don't scan, Milvus); ``store_scan``: the FAISS store's exact scan of
+    its own (memory-mapped) vectors; ``ann_selector``: the ANN index searched with an ID
+    selector. ``faiss_store.SCAN_FACTOR`` and ``retrieve.EXACT_SCAN_MAX`` come from this table.
+    """
+    from mmsearch.store import faiss_store
+
+    store, searcher = engine.vectors, engine.searcher
+    live = np.sort(store.ids())
+    rng = np.random.default_rng(11)
+    out = []
+    for size in (256, 1024, 2048, 4096, 16384):
+        if size > len(live) // 4:
+            break
+        allowed = np.sort(rng.choice(live, size, replace=False))
+        row: dict[str, Any] = {"allowed": size}
+        ways = {
+            "sqlite_scan_ms": lambda q, a=allowed: _sqlite_scan(searcher, q, a),
+            "store_scan_ms": lambda q, a=allowed: store._scan_main(q[None], 200, a),
+            "ann_selector_ms": lambda q, a=allowed: store.search(q[None], 200, a),
+        }
+        for label, way in ways.items():
+            saved, faiss_store.SCAN_FACTOR = faiss_store.SCAN_FACTOR, 0.0  # ANN path, unscanned
+            try:
+                times = []
+                for q in queries[:40]:
+                    t = time.perf_counter()
+                    way(q)
+                    times.append(time.perf_counter() - t)
+            finally:
+                faiss_store.SCAN_FACTOR = saved
+            row[label] = round(float(np.median(times)) * 1e3, 2)
+        out.append(row)
+    return out
+
+
+def _sqlite_scan(searcher: Any, query: np.ndarray, allowed: np.ndarray) -> None:
+    with searcher.meta.sessions() as s:
+        batches = list(searcher.meta.vectors(s, allowed.tolist()))
+    sims = np.concatenate([b[1] for b in batches]) @ query
+    np.argpartition(-sims, 199)[:200]
+
+
+def exact_curve(sizes: tuple[int, ...] = (10_000, 20_000, 30_000, 50_000)) -> dict[str, float]:
+    """p50 ms of one query on an exact FAISS index (one thread, as a single query runs)."""
+    import faiss
+
+    queries = make_vectors(100, seed=5)
+    out = {}
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        for n in sizes:
+            index = faiss.IndexFlatIP(DIM)
+            index.add(make_vectors(n, seed=n + 1))
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                index.search(q[None], 200)
+                times.append(time.perf_counter() - t)
+            out[str(n)] = round(float(np.median(times)) * 1e3, 2)
+    finally:
+        faiss.omp_set_num_threads(before)
+    return out
+
+
+def text_encoding() -> dict[str, float] | None:
+    """p50 ms of the offline model's text encoder on a short query (numpy MiniLM), warm:
+    what a text query adds to the ``--like`` library timings. None without its weights."""
+    from mmsearch.embedders import create_embedder
+    from mmsearch.errors import MmsearchError
+
+    try:
+        embedder = create_embedder("offline")
+        embedder.embed_texts(["warm up"])
+    except (MmsearchError, ImportError, OSError):
+        return None
+    times = []
+    for i in range(100):
+        t = time.perf_counter()
+        embedder.embed_texts([f"a cup of coffee on a table {i}"])
+        times.append(time.perf_counter() - t)
+    p50, p99 = percentiles(times)
+    return {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2)}
 
 
 def growth(first: int, last: int, steps: int, work: Path) -> list[dict[str, Any]]:
@@ -333,9 +427,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work = Path(tmp)
         result["sizes"] = []
         for n in sizes:
-            result["sizes"].append(one_size(n, work))
+            result["sizes"].append(one_size(n, work, crossover=n == max(sizes)))
+            shutil.rmtree(work / f"idx{n}")  # a 1M index is 3 GB: one on disk at a time
             print(json.dumps(result["sizes"][-1]), file=sys.stderr, flush=True)
         result["growth"] = growth(*grow, work) if grow[2] else []
+    result["exact_p50_ms_by_size"] = exact_curve()
+    result["text_encoding"] = text_encoding()
+    largest = result["sizes"][-1]
+    result["filters"] = largest.pop("filters", [])
+    result["data"] = largest["data"]
+    for row in result["sizes"]:
+        row.pop("data")
     smallest = result["sizes"][0]
     for row in result["sizes"]:  # the cold-start target: within 1.3x of the smallest index
         row["cold_vs_smallest"] = round(row["cold_cli_s"] / smallest["cold_cli_s"], 2)
@@ -346,6 +448,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(result))
     else:
         print(table(result["sizes"]))
+        print(f"\ndata (largest size): {result['data']}")
+        if result["filters"]:
+            print(f"\nfilter paths at {largest['segments']:,} segments (median ms, top 200):")
+            print(table(result["filters"]))
+        print(f"\nexact search, one query, one thread (p50 ms): {result['exact_p50_ms_by_size']}")
+        print(f"offline text encoder, warm: {result['text_encoding']}")
         if result["growth"]:
             print()
             print(table(result["growth"]))

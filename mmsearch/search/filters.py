@@ -134,7 +134,8 @@ def allowed_segment_ids(s: Session, f: Filters) -> np.ndarray | None:
     if f.globs:
         ids = _glob_assets(s, f, conditions + [Asset.id.in_(subset) for subset in sets])
         query = query.where(Asset.id.in_(ids))
-    return np.sort(np.fromiter(s.scalars(query), dtype=np.int64))
+    rows = s.connection().execute(query).all()  # one fetchall: a filter may keep 100,000s
+    return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
 
 def _glob_assets(s: Session, f: Filters, conditions: list[Any]) -> list[int]:

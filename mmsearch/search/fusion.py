@@ -214,6 +214,9 @@ def exclude_similar(
     }
 
 
+COLLAPSE_MATRIX_MAX = 4096  # results up to this many: one pairwise product (64 MB at most)
+
+
 def collapse_near_duplicates(
     order: Sequence[int], vectors: np.ndarray, threshold: float = 0.95
 ) -> list[tuple[int, list[int]]]:
@@ -226,11 +229,14 @@ def collapse_near_duplicates(
     the same scene usually score lower, re-encodes and neighbouring frames higher.
     """
     unit = _aligned_unit_rows(order, vectors)
+    # every pair's cosine at once (a few hundred results: one small product), else per item
+    pairs = unit @ unit.T if len(order) <= COLLAPSE_MATRIX_MAX else None
     groups: list[tuple[int, list[int]]] = []
     kept_rows: list[int] = []
     for pos, item in enumerate(order):
         if kept_rows:
-            hits = np.flatnonzero(unit[kept_rows] @ unit[pos] >= threshold)
+            sims = pairs[pos, kept_rows] if pairs is not None else unit[kept_rows] @ unit[pos]
+            hits = np.flatnonzero(sims >= threshold)
             if hits.size:
                 groups[int(hits[0])][1].append(item)
                 continue

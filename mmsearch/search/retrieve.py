@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from mmsearch.store.metadata import SegmentHit
 
 OVERFETCH = 4
-EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite
+EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite (unless
+# the vector store scans them itself; at 1M segments 2,048 is where the FAISS IVF search with
+# an ID selector caught up with this scan: 15 ms each; see faiss_store.SCAN_FACTOR)
 BACKGROUND_SAMPLE = 256  # segments per modality for score distributions
 
 
@@ -87,7 +89,7 @@ class Searcher:
     def _search(
         self, query: np.ndarray, fetch: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if allowed is None or len(allowed) > EXACT_SCAN_MAX:
+        if allowed is None or len(allowed) > EXACT_SCAN_MAX or self.vectors.scans_filters:
             scores, ids = self.vectors.search(query, fetch, allowed)
             return scores[0], ids[0]
         with self.meta.sessions() as s:

@@ -90,6 +90,8 @@ def parse_spec(spec: str, folder: str, space: str) -> tuple[str, str, dict[str, 
 class MilvusStore:
     """Vectors under segment ids in one Milvus collection; see the module docstring."""
 
+    scans_filters = False  # a small filter is scored from the metadata store (no round trip)
+
     def __init__(self, spec: str, folder: str, space: str, dim: int) -> None:
         self.spec = safe_spec(spec)
         self.uri, self.collection, self._auth = parse_spec(spec, folder, space)

@@ -27,6 +27,11 @@ class VectorStore(Protocol):
     this store was last known to hold exactly its segments (``None``: not known). A store
     that keeps it across a save lets a new process skip counting every segment at open."""
 
+    scans_filters: bool
+    """Whether :meth:`search` scores a small allowed set exactly itself (from vectors it
+    holds locally, faster than reading them from the metadata store); otherwise the
+    searcher scores sets of up to ``EXACT_SCAN_MAX`` ids from the metadata store."""
+
     def load(self) -> None:
         """Read what is stored; raise :class:`VectorFileError` when it can't be trusted."""
         ...

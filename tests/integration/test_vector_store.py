@@ -87,6 +87,28 @@ def test_removed_ids_are_never_returned_and_filters_return_k(tmp_path: Path, ann
     assert not np.isin(found, gone).any()
 
 
+@pytest.mark.parametrize("scan_factor", [0.0, 1000.0], ids=["index-with-selector", "exact-scan"])
+def test_a_filter_gets_the_exact_top_k_of_its_allowed_set_by_either_path(
+    tmp_path: Path, ann: str, scan_factor: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few allowed vectors are scored exactly, more go through the index with an ID
+    selector (looking in as many lists as the filter's share needs): either way k
+    results, every one allowed, none deleted, the same as exact search here."""
+    monkeypatch.setattr(faiss_store, "SCAN_FACTOR", scan_factor)
+    store, x, ids = built(tmp_path, ann)
+    store.remove(ids[:300])
+    rng = np.random.default_rng(4)
+    allowed = np.sort(rng.choice(ids, 120, replace=False))
+    live = allowed[~np.isin(allowed, ids[:300])]
+    q = clustered(len(ids) + 5)[len(ids) :]
+    _, found = store.search(q, 20, allowed_ids=allowed)
+    assert (found >= 0).all() and np.isin(found, live).all()
+    rows = np.searchsorted(ids, live)
+    for i in range(len(q)):
+        truth = exact_top(x[rows], live, q[i], 20)
+        assert len(set(found[i]) & set(truth)) >= 18  # 8-bit codes may swap near ties
+
+
 def test_fresh_part_is_searched_beside_the_trained_part(tmp_path: Path, ann: str) -> None:
     store, _, ids = built(tmp_path, ann)
     main_file = json.loads(Path(store.stamp_path).read_text())["files"]["main"]
