@@ -55,6 +55,7 @@ STYLE_DIM = 16
 # the four parts of a vector, before it is normalised: see the module docstring
 MEAN_WEIGHT, TOPIC_WEIGHT, STYLE_WEIGHT, NOISE_WEIGHT = 0.65, 0.45, 0.6, 0.15
 QUERIES = 200
+COLD_RUNS = 5  # new processes timed per size (median)
 LIBRARY_QUERIES = 200  # library searches timed per size (and per filter)
 
 
@@ -133,33 +134,21 @@ def folder_size(folder: Path) -> dict[str, int]:
 
 
 def cold(folder: Path, like: str) -> tuple[float, float, float]:
-    """(seconds of a cold ``search --like`` CLI run, resident MB of a fresh process after
-    ``Engine.open`` and after its first search).
+    """(seconds of a cold ``search --like`` CLI run, the median of :data:`COLD_RUNS` new
+    processes; resident MB of a fresh process after ``Engine.open`` and after its first search).
 
     Resident memory is read from ``/proc/self/status`` (``VmRSS``): ``ru_maxrss`` would
     report the peak of the parent this probe was forked from.
     """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmsearch",
-            "search",
-            "--like",
-            like,
-            "--index",
-            str(folder),
-            "--json",
-            "-k",
-            "10",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    seconds = time.perf_counter() - started
+    command = [sys.executable, "-m", "mmsearch", "search", "--like", like]
+    command += ["--index", str(folder), "--json", "-k", "10"]
+    runs = []
+    for _ in range(COLD_RUNS):  # the median: the first run of a size also warms its files
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env=env)
+        runs.append(time.perf_counter() - started)
+    seconds = float(np.median(runs))
     probe = (
         "import re, sys\n"
         "from mmsearch import Engine\n"

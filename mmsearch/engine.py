@@ -400,7 +400,7 @@ class Engine:
         return l2_normalise(np.sum(self._encoder().encode(query.parts), axis=0))[0]
 
     def _encoder(self) -> QueryEncoder:
-        return QueryEncoder(self.embedder, self.settings, self.searcher)
+        return QueryEncoder(lambda: self.embedder, self.settings, self.searcher)
 
     def search(
         self,

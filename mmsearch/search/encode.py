@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy import select
@@ -23,10 +24,16 @@ def _expand(path: str) -> str:
 
 
 class QueryEncoder:
-    def __init__(self, embedder: Embedder, settings: Settings, searcher: Searcher) -> None:
-        self.embedder = embedder
+    def __init__(
+        self, embedder: Callable[[], Embedder], settings: Settings, searcher: Searcher
+    ) -> None:
+        self._embedder = embedder  # loaded when a part needs the model: --like needs none
         self.settings = settings
         self.searcher = searcher
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder()
 
     def encode(self, parts: list[Part]) -> list[np.ndarray]:
         """One normalised vector per part (texts embedded in one batch).

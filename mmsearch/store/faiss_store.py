@@ -5,11 +5,15 @@ score):
 
 - the *main* part, built from every vector at once: exact (``IndexFlatIP``)
   below :data:`EXACT_MAX` vectors, above it an IVF index with 8-bit scalar
-  codes (``IVF{nlist},SQ8``, see :data:`IVF_CODES`) whose candidates are re-ranked exactly
-  against the stored float16 vectors (a memory-mapped ``.f16.npy`` file), or
-  HNSW when the ``ann`` setting asks for it. ``nprobe`` (``efSearch``) is tuned
+  codes (``IVF{nlist}_HNSW32,SQ8``, see :data:`IVF_CODES`): its lists come from a
+  two-level spherical k-means (:func:`_two_level_centroids`), a small HNSW graph
+  over their centroids picks the lists to look in, and the candidates are re-ranked
+  exactly against the stored float16 vectors (a memory-mapped ``.f16.npy`` file);
+  or HNSW when the ``ann`` setting asks for it. ``nprobe`` (``efSearch``) is tuned
   when the part is built: held-out stored vectors as queries, recall against
-  exact search, the smallest setting with R@10 >= :data:`TARGET_RECALL` kept;
+  exact search, the smallest setting with R@10 >= :data:`TARGET_RECALL` kept.
+  A filter keeping at most :func:`scan_max` of its vectors is scored exactly
+  over them instead;
 - the *fresh* part: vectors added since, searched exactly. Removing a vector of
   the main part marks it deleted (an ID selector keeps it out of every search),
   so nothing removed is ever returned.

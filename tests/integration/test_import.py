@@ -145,6 +145,13 @@ def test_an_openclip_index_is_created_without_loading_the_model(tmp_path: Path) 
     assert manifest["embedder"]["model"] == "ViT-B-32"
     with pytest.raises(EmbedderMismatchError):
         Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM))
+    # the vectors came from a GPU box: --like searches them here, with no open_clip weights
+    like = CliRunner().invoke(
+        cli,
+        ["search", "--like", photo_paths(4)[2], "--index", str(tmp_path / "idx"), "--json"],
+    )
+    assert like.exit_code == 0, like.output
+    assert json.loads(like.output)["results"][0]["path"] == photo_paths(4)[2]
 
 
 @pytest.mark.faiss_file
