@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 OVERFETCH = 4
 EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite (unless
 # the vector store scans them itself; at 1M segments 2,048 is where the FAISS IVF search with
-# an ID selector caught up with this scan: 15 ms each; see faiss_store.SCAN_FACTOR)
+# an ID selector caught up with this scan: 15 ms each; see faiss_store.SCAN_MAX)
 BACKGROUND_SAMPLE = 256  # segments per modality for score distributions
 
 

@@ -12,7 +12,7 @@ score):
   or HNSW when the ``ann`` setting asks for it. ``nprobe`` (``efSearch``) is tuned
   when the part is built: held-out stored vectors as queries, recall against
   exact search, the smallest setting with R@10 >= :data:`TARGET_RECALL` kept.
-  A filter keeping at most :func:`scan_max` of its vectors is scored exactly
+  A filter keeping at most :data:`SCAN_MAX` of its vectors is scored exactly
   over them instead;
 - the *fresh* part: vectors added since, searched exactly. Removing a vector of
   the main part marks it deleted (an ID selector keeps it out of every search),
@@ -72,13 +72,13 @@ DELETED_FRACTION = 0.1
 RETRAIN_GROWTH = 2.0  # retrain when the index holds this many times what it was trained on
 HNSW_M = 32
 HNSW_EF_MAX = 4096
-SCAN_FACTOR = 5.0
-"""A filter that keeps at most ``SCAN_FACTOR * sqrt(n)`` of the main part's ``n`` live vectors is
-searched exactly over them (their stored vectors), not through the ANN index with an ID selector.
-The selector search reads about ``want * n / allowed`` codes (the lists that hold ``want`` allowed
-vectors), the scan reads ``allowed`` rows, so they cross where ``allowed`` grows as ``sqrt(n)``:
-measured with ``python -m benchmarks.scale`` (its filter table, top 200), at 100k segments a scan of
-1,024 allowed vectors took 2.7 ms against 3.9 ms, of 2,048 5.2 ms against 4.3 ms."""
+SCAN_MAX = 2048
+"""A filter that keeps at most this many of the main part's vectors is searched exactly over
+them (their stored vectors), not through the ANN index with an ID selector. Measured with
+``python -m benchmarks.scale`` (its filter table, top 200): at 1M segments a scan of 2,048
+allowed vectors took 10.8 ms against 15.9 ms through IVF, of 4,096 18.4 against 10.6 ms; at
+100k, 5.2 against 4.3 ms at 2,048 and 2.7 against 3.9 at 1,024. Below a few hundred the IVF
+path must look in every list (58 ms for 256 at 1M, 1.3 ms scanned)."""
 PREAD_ROWS = 4096  # up to this many stored rows are read with pread, more through the map
 IVF_CODES = "SQ8"
 """How IVF stores its vectors (built in ``FaissStore._train``): one byte per dimension. Fast-scan
@@ -112,11 +112,6 @@ def choose_kind(count: int, ann: str) -> str:
 def nlist_for(count: int) -> int:
     """IVF lists: the power of two nearest ``4 * sqrt(count)`` (autofaiss's rule of thumb)."""
     return int(2 ** round(math.log2(max(64.0, 4 * math.sqrt(max(count, 1))))))
-
-
-def scan_max(live: int) -> int:
-    """The most allowed vectors a filtered search of ``live`` vectors scores exactly."""
-    return int(SCAN_FACTOR * math.sqrt(live))
 
 
 def fresh_limit(main_count: int) -> int:
@@ -155,7 +150,7 @@ class FaissStore:
     # Called with the target path just before each file of a save is renamed into place;
     # the crash tests' launcher sets it to hold a process there (tests/support/pausing_cli.py).
     before_rename: ClassVar[Callable[[str], None] | None] = None
-    scans_filters = True  # see VectorStore.scans_filters and scan_max
+    scans_filters = True  # see VectorStore.scans_filters and SCAN_MAX
 
     def __init__(self, path: str, dim: int, ann: str = "auto") -> None:
         self.path = path
@@ -496,7 +491,7 @@ class FaissStore:
         if reachable == 0:
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
         want = min(k, reachable)
-        if mine is not None and self.kind != "exact" and reachable <= scan_max(live):
+        if mine is not None and self.kind != "exact" and reachable <= SCAN_MAX:
             return self._scan_main(queries, want, mine)  # few allowed: score them all
         sel = self._selector(mine)
         if self.kind == "exact":

@@ -87,14 +87,14 @@ def test_removed_ids_are_never_returned_and_filters_return_k(tmp_path: Path, ann
     assert not np.isin(found, gone).any()
 
 
-@pytest.mark.parametrize("scan_factor", [0.0, 1000.0], ids=["index-with-selector", "exact-scan"])
+@pytest.mark.parametrize("scan_max", [0, 100_000], ids=["index-with-selector", "exact-scan"])
 def test_a_filter_gets_the_exact_top_k_of_its_allowed_set_by_either_path(
-    tmp_path: Path, ann: str, scan_factor: float, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ann: str, scan_max: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Few allowed vectors are scored exactly, more go through the index with an ID
     selector (looking in as many lists as the filter's share needs): either way k
     results, every one allowed, none deleted, the same as exact search here."""
-    monkeypatch.setattr(faiss_store, "SCAN_FACTOR", scan_factor)
+    monkeypatch.setattr(faiss_store, "SCAN_MAX", scan_max)
     store, x, ids = built(tmp_path, ann)
     store.remove(ids[:300])
     rng = np.random.default_rng(4)
