@@ -150,7 +150,7 @@ class FaissStore:
     # Called with the target path just before each file of a save is renamed into place;
     # the crash tests' launcher sets it to hold a process there (tests/support/pausing_cli.py).
     before_rename: ClassVar[Callable[[str], None] | None] = None
-    scans_filters = True  # see VectorStore.scans_filters and SCAN_MAX
+    local_vectors = True  # see VectorStore.local_vectors and SCAN_MAX
 
     def __init__(self, path: str, dim: int, ann: str = "auto") -> None:
         self.path = path

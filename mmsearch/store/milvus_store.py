@@ -90,7 +90,7 @@ def parse_spec(spec: str, folder: str, space: str) -> tuple[str, str, dict[str, 
 class MilvusStore:
     """Vectors under segment ids in one Milvus collection; see the module docstring."""
 
-    scans_filters = False  # a small filter is scored from the metadata store (no round trip)
+    local_vectors = False  # candidates' vectors and small filters come from the metadata store
 
     def __init__(self, spec: str, folder: str, space: str, dim: int) -> None:
         self.spec = safe_spec(spec)
@@ -230,6 +230,22 @@ class MilvusStore:
         for start in range(0, len(wanted), WRITE_BATCH):
             self._call("delete", self.collection, ids=wanted[start : start + WRITE_BATCH])
         self._refresh()
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The held vectors of ``ids`` (float32), in order; ``KeyError`` for an unknown id."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        found: dict[int, Any] = {}
+        for start in range(0, len(ids), WRITE_BATCH):
+            part = [int(i) for i in ids[start : start + WRITE_BATCH]]
+            rows = self._call("get", self.collection, ids=part, output_fields=["vector"])
+            found.update({int(r["id"]): r["vector"] for r in rows})
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            raise KeyError(missing[0])
+        out = np.zeros((len(ids), self.dim), np.float32)
+        for n, seg_id in enumerate(ids.tolist()):
+            out[n] = found[seg_id]
+        return out
 
     def search(
         self, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None

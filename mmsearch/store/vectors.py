@@ -27,10 +27,11 @@ class VectorStore(Protocol):
     this store was last known to hold exactly its segments (``None``: not known). A store
     that keeps it across a save lets a new process skip counting every segment at open."""
 
-    scans_filters: bool
-    """Whether :meth:`search` scores a small allowed set exactly itself (from vectors it
-    holds locally, faster than reading them from the metadata store); otherwise the
-    searcher scores sets of up to ``EXACT_SCAN_MAX`` ids from the metadata store."""
+    local_vectors: bool
+    """Whether the store holds its vectors on this machine and reads them (:meth:`vectors_of`)
+    faster than the metadata store can: then the searcher reads candidates' vectors from it
+    and leaves small filters to :meth:`search`, which scores them exactly itself. Otherwise
+    (a server's round trip) both come from the metadata store."""
 
     def load(self) -> None:
         """Read what is stored; raise :class:`VectorFileError` when it can't be trusted."""
@@ -45,6 +46,10 @@ class VectorStore(Protocol):
     def max_id(self) -> int: ...
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The held vectors of ``ids`` (float32), in order; ``KeyError`` for an unknown id."""
+        ...
 
     def remove(self, ids: np.ndarray) -> None: ...
 

@@ -170,3 +170,13 @@ def test_a_milvus_server_that_is_down_is_one_line_naming_it(
         store.load()
     message = str(err.value)
     assert "127.0.0.1:9" in message and "s3cret" not in message and "\n" not in message
+
+
+@pytest.mark.subprocess
+def test_vectors_of_gives_the_held_vectors_in_order(make_store: MakeStore) -> None:
+    """What the searcher reads candidates' vectors from when the store holds them here."""
+    store, ids, vectors = filled(make_store)
+    picked = ids[[7, 2, 30]]
+    np.testing.assert_allclose(store.vectors_of(picked), vectors[[7, 2, 30]], atol=1e-3)
+    with pytest.raises(KeyError):
+        store.vectors_of(np.array([int(ids.max()) + 1]))
