@@ -14,7 +14,8 @@ def test_scale_benchmark_quick() -> None:
     result = scale.main(["--quick", "--json"])
     small, middle, large = result["sizes"]
     assert small["index"] == middle["index"] == "exact" and large["index"].startswith("IVF")
-    assert small["recall_at_10"] == 1.0 and large["recall_at_10"] >= 0.9
+    # exact search over float16-stored vectors: a near tie may swap against float32 truth
+    assert small["recall_at_10"] >= 0.999 and large["recall_at_10"] >= 0.9
     assert large["import_per_s"] > 1000 and large["lib_p50_ms"] < 1000  # loose: a busy machine
     assert all(row["gap"] <= 0.03 for row in result["growth"])  # the full run's bound is 0.01
     assert large["vectors_mb"] < 200  # float16 rows + 8-bit codes, not float32 copies
