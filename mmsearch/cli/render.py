@@ -86,6 +86,9 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+ROOTS_SHOWN = 10  # roots listed by a human `info`; `mmsearch roots` and --json list all
+
+
 def print_info(info: dict[str, Any]) -> None:
     console = _console()
     emb = info["embedder"]
@@ -102,13 +105,38 @@ def print_info(info: dict[str, Any]) -> None:
         )
         table.add_row("model options", ", ".join(shown))
     table.add_row("vectors", str(info.get("vector_store", "faiss")))
+    if info.get("vector_index"):
+        table.add_row("vector index", _vector_index(info["vector_index"]))
     by_modality = ", ".join(f"{k} {v}" for k, v in sorted(info["by_modality"].items()))
     table.add_row("files", f"{info['assets']}" + (f" ({by_modality})" if by_modality else ""))
     by_view = ", ".join(f"{k} {v}" for k, v in sorted(info["by_view"].items()))
     table.add_row("segments", f"{info['segments']}" + (f" ({by_view})" if by_view else ""))
-    table.add_row("roots", "\n".join(info["roots"]) or "-")
+    roots = info["roots"]
+    shown = roots[:ROOTS_SHOWN]
+    if len(roots) > len(shown):  # an import from a cluster can make thousands
+        shown.append(f"... and {len(roots) - len(shown)} more (mmsearch roots lists them)")
+    table.add_row("roots", "\n".join(shown) or "-")
     table.add_row("size", _size(info["size_bytes"]))
     console.print(table, markup=False)
+
+
+def _vector_index(facts: dict[str, Any]) -> str:
+    """One line on the vector index: its kind, search setting and parts."""
+    name = str(facts.get("index") or facts.get("kind", "?"))
+    setting = [f"ann {facts['ann']}"] if facts.get("ann") else []
+    for key, label in (("nprobe", "nprobe"), ("ef_search", "efSearch")):
+        if facts.get(key) is not None:
+            setting.append(f"{label} {facts[key]}")
+    if facts.get("rerank") is not None and facts.get("kind") == "ivf":
+        setting.append(f"re-rank {facts['rerank']}x")
+    if facts.get("recall_at_10") is not None:
+        setting.append(f"tuned R@10 {facts['recall_at_10']:.3f}")
+    parts = [
+        f"{facts[key]:,} {label}"
+        for key, label in (("main", "in the main part"), ("fresh", "fresh"), ("deleted", "deleted"))
+        if facts.get(key) is not None
+    ]
+    return f"{name} ({', '.join(setting)}); " + ", ".join(parts) if setting else name
 
 
 def print_show(facts: dict[str, Any]) -> None:

@@ -177,6 +177,12 @@ def test_verify_and_repair_an_ivf_index(tmp_path: Path) -> None:
         assert not report.ok and "vector file" in report.problems[0]
         assert engine.verify(repair=True).repaired and engine.verify().ok
         assert engine.info()["vector_index"]["kind"] == "ivf"
+    shown = CliRunner().invoke(cli, ["info", "--index", str(tmp_path / "idx")])
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if x.startswith("vector index"))
+    assert "_HNSW32,SQ8 (ann ivf, nprobe" in line and "2,999 in the main part" in line
+    # one root per folder of the imported paths (300 here): a human info lists ten
+    assert "... and 290 more (mmsearch roots lists them)" in shown.output
 
 
 def test_a_schema_4_index_gets_the_covering_tag_index_and_filters_the_same(tmp_path: Path) -> None:
