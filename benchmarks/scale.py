@@ -257,7 +257,7 @@ def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
         allowed = np.sort(rng.choice(live, size, replace=False))
         row: dict[str, Any] = {"allowed": size}
         ways = {
-            "sqlite_scan_ms": lambda q, a=allowed: _sqlite_scan(searcher, q, a),
+            "sqlite_scan_ms": lambda q, a=allowed: searcher.scan(q[None], 200, a),
             "store_scan_ms": lambda q, a=allowed: store._scan_main(q[None], 200, a),
             "ann_selector_ms": lambda q, a=allowed: store.search(q[None], 200, a),
         }
@@ -274,13 +274,6 @@ def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
             row[label] = round(float(np.median(times)) * 1e3, 2)
         out.append(row)
     return out
-
-
-def _sqlite_scan(searcher: Any, query: np.ndarray, allowed: np.ndarray) -> None:
-    with searcher.meta.sessions() as s:
-        batches = list(searcher.meta.vectors(s, allowed.tolist()))
-    sims = np.concatenate([b[1] for b in batches]) @ query
-    np.argpartition(-sims, 199)[:200]
 
 
 def exact_curve(sizes: tuple[int, ...] = (10_000, 20_000, 30_000, 50_000)) -> dict[str, float]:

@@ -28,7 +28,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -66,15 +66,12 @@ class Rows:
     def select(self, rows: np.ndarray) -> Rows:
         """These rows only (``rows``: their positions, in order)."""
         at = rows.tolist()
-        return Rows(
-            paths=[self.paths[i] for i in at],
-            vectors=self.vectors[rows],
-            modality=[self.modality[i] for i in at],
-            start=[self.start[i] for i in at],
-            end=[self.end[i] for i in at],
-            text=[self.text[i] for i in at],
-            tags=[self.tags[i] for i in at],
-        )
+        columns = {
+            f.name: [getattr(self, f.name)[i] for i in at]
+            for f in fields(self)
+            if f.name != "vectors"
+        }
+        return Rows(vectors=self.vectors[rows], **columns)
 
 
 def _pyarrow() -> Any:
@@ -317,17 +314,19 @@ class BulkImporter:
                 None if a is None else (a + b) / 2 if b is not None else a
                 for a, b in zip(kept.start, kept.end, strict=True)
             ]
-            segs = zip(
-                seg_ids.tolist(),
-                asset_ids,
-                [VIEW_OF[m] for m in modalities],
-                ords,
-                kept.start,
-                kept.end,
-                best,
-                kept.text,
-                [blob[i : i + width] for i in range(0, len(blob), width)],
-                strict=True,
+            segs = list(
+                zip(
+                    seg_ids.tolist(),
+                    asset_ids,
+                    [VIEW_OF[m] for m in modalities],
+                    ords,
+                    kept.start,
+                    kept.end,
+                    best,
+                    kept.text,
+                    [blob[i : i + width] for i in range(0, len(blob), width)],
+                    strict=True,
+                )
             )
             if new_assets:
                 conn.exec_driver_sql(
@@ -338,7 +337,7 @@ class BulkImporter:
             conn.exec_driver_sql(
                 "INSERT INTO segments (id, asset_id, view, ord, t_start, t_end, t_best, text,"
                 " vector) VALUES (?,?,?,?,?,?,?,?,?)",
-                list(segs),
+                segs,
             )
             tags = [
                 (asset_id, str(k), str(v))

@@ -92,6 +92,12 @@ class Searcher:
         if allowed is None or len(allowed) > EXACT_SCAN_MAX or self.vectors.local_vectors:
             scores, ids = self.vectors.search(query, fetch, allowed)
             return scores[0], ids[0]
+        return self.scan(query, fetch, allowed)
+
+    def scan(
+        self, query: np.ndarray, fetch: int, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``fetch`` best of ``allowed`` by exact scores over their vectors in SQLite."""
         with self.meta.sessions() as s:
             batches = list(self.meta.vectors(s, allowed.tolist()))
         if not batches:

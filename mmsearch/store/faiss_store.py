@@ -354,16 +354,13 @@ class FaissStore:
         in_fresh = np.zeros(len(ids), bool)
         if len(self.fresh_ids) and len(ids):
             order = np.argsort(self.fresh_ids, kind="stable")
-            ranked = self.fresh_ids[order]
-            at = np.minimum(np.searchsorted(ranked, ids), len(ranked) - 1)
-            in_fresh = ranked[at] == ids
+            at, in_fresh = _positions(ids, self.fresh_ids[order])
             out[in_fresh] = self.fresh_vecs[order[at[in_fresh]]]
         rest = np.flatnonzero(~in_fresh)
         if not len(rest):
             return out
         main_ids = np.asarray(self.main_ids)
-        rows = np.minimum(np.searchsorted(main_ids, ids[rest]), max(len(main_ids) - 1, 0))
-        known = main_ids[rows] == ids[rest] if len(main_ids) else np.zeros(len(rest), bool)
+        rows, known = _positions(ids[rest], main_ids)
         if not known.all():
             raise KeyError(int(ids[rest][np.flatnonzero(~known)[0]]))
         if self.main_vecs is not None:
@@ -543,8 +540,10 @@ class FaissStore:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
         if sel is not None:
             params.sel = sel
+        # the graph quantizer must look at least nprobe lists deep; `coarse` is kept in a
+        # local so the parameters it points to live until the search below has run
         coarse = None
-        if self._hnsw_quantizer():  # it must look at least nprobe lists deep
+        if self._hnsw_quantizer():
             coarse = faiss.SearchParametersHNSW(efSearch=max(QUANTIZER_EF, 2 * nprobe))
             params.quantizer_params = coarse
         # the tuned factor buys (rerank - 1) * 10 spare candidates for a top 10; a deeper
@@ -916,10 +915,15 @@ def _member(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     A binary search per value touches a few pages of the id file, where
     ``np.isin`` would read and sort all of it (a million ids, every filtered query).
     """
+    return _positions(values, sorted_ids)[1]
+
+
+def _positions(values: np.ndarray, sorted_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``values``' row in ``sorted_ids`` (by binary search), and whether it is there."""
     if not len(sorted_ids):
-        return np.zeros(len(values), bool)
+        return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
     at = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
-    return np.asarray(sorted_ids[at] == values)
+    return at, np.asarray(sorted_ids[at] == values)
 
 
 def _npy(array: np.ndarray) -> bytes:

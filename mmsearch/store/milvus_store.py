@@ -235,8 +235,8 @@ class MilvusStore:
         """The held vectors of ``ids`` (float32), in order; ``KeyError`` for an unknown id."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         found: dict[int, Any] = {}
-        for start in range(0, len(ids), WRITE_BATCH):
-            part = [int(i) for i in ids[start : start + WRITE_BATCH]]
+        for start in range(0, len(ids), ID_PAGE):
+            part = [int(i) for i in ids[start : start + ID_PAGE]]
             rows = self._call("get", self.collection, ids=part, output_fields=["vector"])
             found.update({int(r["id"]): r["vector"] for r in rows})
         missing = [int(i) for i in ids if int(i) not in found]
