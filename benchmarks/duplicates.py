@@ -194,7 +194,7 @@ def score(report: dict, labels: dict[str, tuple[str, str]]) -> list[list[object]
 
 def sweep(engine: object, labels: dict[str, tuple[str, str]], floor_in_force: float) -> str:
     """Pixel-check thresholds over the candidate pairs the vector index proposes."""
-    from mmsearch.search.duplicates import DuplicateFinder
+    from mmsearch.duplicates import DuplicateFinder
 
     finder = DuplicateFinder(engine.meta, engine.vectors)  # type: ignore[attr-defined]
     files = finder._load(None)
@@ -310,7 +310,7 @@ def scale(n: int) -> None:
     """Time ``duplicates`` on ``n`` synthetic image segments through the real stores."""
     from sqlalchemy import insert
 
-    from mmsearch.search.duplicates import DuplicateFinder
+    from mmsearch.duplicates import DuplicateFinder
     from mmsearch.store.faiss_store import FaissStore
     from mmsearch.store.metadata import AssetRecord, MetadataStore
     from mmsearch.store.schema import Asset, Segment

@@ -11,7 +11,7 @@ from mmsearch.cli.options import index_option, json_option, notice, open_engine,
 from mmsearch.kinds import DUPLICATE_TIERS
 
 if TYPE_CHECKING:
-    from mmsearch.search.duplicates import DuplicateReport
+    from mmsearch.duplicates import DuplicateReport
 
 
 @click.command("duplicates")

@@ -11,7 +11,7 @@ A read-only report over what the index holds:
   two different photos of the same kind of thing close together, so its cosine
   alone is never enough. Two videos are near-duplicates when their informative
   frames match in order by pixels over ``VIDEO_SHARE`` of the longer one
-  (:mod:`mmsearch.search.duplicate_video`); black, flat and faded frames
+  (:mod:`mmsearch.duplicates.video`); black, flat and faded frames
   never count.
 - **similar**: the same scene a moment later (a burst): cosine past the floor and
   pixels that agree loosely (``SIMILAR_PIXELS``); videos whose frames match in
@@ -23,10 +23,11 @@ most one group of each tier. Candidate pairs come from the vector store's
 nearest-neighbour search over the stored vectors (``NEIGHBOURS`` per file),
 never from all pairs; only they are checked against the files' pixels.
 
-The thresholds are measured with ``python -m benchmarks.duplicates`` (see
-docs/duplicates.md); the cosine floor is raised to a high percentile of the
-index's own cosines between different files, since spaces differ (unrelated
-photos sit at 0.91 on average in the offline model's space).
+The thresholds are chosen with ``python -m benchmarks.duplicates``; its
+figures are in ``docs/benchmarks.md`` ("Duplicates"). The cosine floor is
+raised toward 1 from the index's own median cosine between different files,
+since spaces differ: in the offline model's space even unrelated photos sit
+close together, far closer than in CLIP's.
 """
 
 from __future__ import annotations
@@ -38,10 +39,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from sqlalchemy import select
 
-from mmsearch.kinds import DUPLICATE_TIERS, DuplicateTier
-from mmsearch.media.decode import DecodeError, decode_upright
-from mmsearch.media.phash import Fingerprint, fingerprint, hash_distance, pixel_match
-from mmsearch.search.duplicate_groups import (
+from mmsearch.duplicates.groups import (
     COSINE_FLOOR,
     DuplicateGroup,
     DuplicateMember,
@@ -53,7 +51,10 @@ from mmsearch.search.duplicate_groups import (
     keeper_order,
     keeper_reason,
 )
-from mmsearch.search.duplicate_video import VideoSignature, match_videos, video_signature
+from mmsearch.duplicates.video import VideoSignature, match_videos, video_signature
+from mmsearch.kinds import DUPLICATE_TIERS, DuplicateTier
+from mmsearch.media.decode import DecodeError, decode_upright
+from mmsearch.media.phash import Fingerprint, fingerprint, hash_distance, pixel_match
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Asset, Segment
 from mmsearch.store.vectors import VectorStore
@@ -206,9 +207,10 @@ class DuplicateFinder:
         """The candidate cosine floor, raised where the index's own background is high.
 
         The median cosine between random pairs of different files is the
-        background (0.91 in the offline model's space, about 0.5 in CLIP's); a
-        median is used, not a high percentile, so that a library full of copies
-        does not raise the floor above its own copies.
+        background (high in the offline model's space, moderate in CLIP's:
+        ``docs/benchmarks.md``, "Duplicates"); a median is used, not a high
+        percentile, so that a library full of copies does not raise the floor
+        above its own copies.
         """
         if len(vectors) < _BACKGROUND_MIN_FILES:
             return COSINE_FLOOR
