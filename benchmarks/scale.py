@@ -243,9 +243,9 @@ def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
     ``sqlite_scan``: the searcher's exact scan of the stored vectors read from SQLite (the
     path for stores that don't scan, Milvus); ``store_scan``: the FAISS store's exact scan of
     its own (memory-mapped) vectors; ``ann_selector``: the ANN index searched with an ID
-    selector. ``faiss_store.SCAN_MAX`` and ``retrieve.EXACT_SCAN_MAX`` come from this table.
+    selector. ``mmsearch.store.vectors.SCAN_MAX`` comes from this table.
     """
-    from mmsearch.store import faiss_store
+    from mmsearch.store import faiss_search
 
     store, searcher = engine.vectors, engine.searcher
     live = np.sort(store.ids())
@@ -262,7 +262,7 @@ def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
             "ann_selector_ms": lambda q, a=allowed: store.search(q[None], 200, a),
         }
         for label, way in ways.items():
-            saved, faiss_store.SCAN_MAX = faiss_store.SCAN_MAX, 0  # the ANN path, unscanned
+            saved, faiss_search.SCAN_MAX = faiss_search.SCAN_MAX, 0  # the ANN path, unscanned
             try:
                 times = []
                 for q in queries[:40]:
@@ -270,7 +270,7 @@ def filter_crossover(engine: Any, queries: np.ndarray) -> list[dict[str, Any]]:
                     way(q)
                     times.append(time.perf_counter() - t)
             finally:
-                faiss_store.SCAN_MAX = saved
+                faiss_search.SCAN_MAX = saved
             row[label] = round(float(np.median(times)) * 1e3, 2)
         out.append(row)
     return out

@@ -11,7 +11,6 @@ says which file, or which frame of a video, it stands for.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,15 +24,12 @@ from mmsearch.search.results import Key, Match
 from mmsearch.search.stats_cache import read_stats, write_stats
 from mmsearch.store.metadata import MetadataStore
 from mmsearch.store.schema import Segment
-from mmsearch.store.vectors import VectorStore
+from mmsearch.store.vectors import SCAN_MAX, VectorStore
 
 if TYPE_CHECKING:
     from mmsearch.store.metadata import SegmentHit
 
 OVERFETCH = 4
-EXACT_SCAN_MAX = 2048  # allowed sets up to this size are scanned exactly from SQLite (unless
-# the vector store scans them itself; at 1M segments 2,048 is where the FAISS IVF search with
-# an ID selector caught up with this scan: 15 ms each; see faiss_store.SCAN_MAX)
 BACKGROUND_SAMPLE = 256  # segments per modality for score distributions
 
 
@@ -89,7 +85,9 @@ class Searcher:
     def _search(
         self, query: np.ndarray, fetch: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if allowed is None or len(allowed) > EXACT_SCAN_MAX or self.vectors.local_vectors:
+        # a filter keeping at most SCAN_MAX segments is scanned exactly here, from the
+        # metadata store, unless the vector store holds its vectors and scans them itself
+        if allowed is None or len(allowed) > SCAN_MAX or self.vectors.local_vectors:
             scores, ids = self.vectors.search(query, fetch, allowed)
             return scores[0], ids[0]
         return self.scan(query, fetch, allowed)
@@ -245,7 +243,7 @@ def _candidate(hit: SegmentHit, score: float) -> Candidate:
     first, last = hit.char_start, hit.char_end
     span = (first, last) if first is not None and last is not None else None
     return Candidate(
-        path=_joined(hit.root, hit.relpath),
+        path=hit.path,
         modality=hit.modality,
         asset_id=hit.asset_id,
         segment_id=hit.id,
@@ -261,12 +259,6 @@ def _candidate(hit: SegmentHit, score: float) -> Candidate:
         similarity=min(1.0, max(-1.0, score)),
         ord=hit.ord,
     )
-
-
-def _joined(root: str, relpath: str) -> str:
-    if not relpath:
-        return root
-    return root + relpath if root.endswith(os.sep) else f"{root}{os.sep}{relpath}"
 
 
 def _iso_mtime(mtime_ns: int) -> str:

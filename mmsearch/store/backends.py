@@ -22,7 +22,7 @@ def open_vector_store(
 ) -> VectorStore:
     """Open (or create empty) the store ``spec`` names for the index in ``folder``.
 
-    ``ann`` picks the FAISS index kind (see ``faiss_store.py``); Milvus searches exactly.
+    ``ann`` picks the FAISS index kind (see ``faiss_build.py``); Milvus searches exactly.
     """
     if spec == "faiss":
         from mmsearch.store.faiss_store import FaissStore

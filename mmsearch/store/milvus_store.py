@@ -8,7 +8,9 @@ key) and ``vector`` (float32, inner product, a FLAT index: exact, like the
 FAISS default). Milvus persists by itself, so :meth:`save` only flushes.
 
 SQLite stays the source of truth: :meth:`load` checks the collection exists
-with the right dimension and reads how many ids it holds and the largest, so
+with the right dimension, loads it into the engine's memory (a collection
+written by another process is *released* until then: no search, get or query
+works on it) and reads how many ids it holds and the largest, so
 the engine's catch-up and rebuild rules (``store/sync.py``) work unchanged.
 Writes are upserts, so replaying segments a crash left half-written is safe.
 Filters arrive as allowed ids and become an ``id in [...]`` expression,
@@ -18,6 +20,7 @@ only allowed segments before the top-k cut.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -36,10 +39,17 @@ CONNECT_TIMEOUT = 30.0  # seconds before a server that does not answer is an err
 SCHEME = "milvus"
 
 _CLIENTS: dict[str, Any] = {}  # one client per URI and process (Milvus Lite starts a server)
+QUIET_LOGGERS = ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer", "milvus_lite")
+"""Loggers pymilvus and Milvus Lite write to stderr with (pymilvus installs its own handlers):
+every failure they would log reaches the caller as one :class:`IndexUnusableError`, its
+cause chained, so they are kept quiet."""
 
 
 def _pymilvus() -> Any:
-    return import_optional("pymilvus", "milvus", "the Milvus vector store")
+    pymilvus = import_optional("pymilvus", "milvus", "the Milvus vector store")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    return pymilvus
 
 
 def safe_spec(spec: str) -> str:
@@ -100,6 +110,7 @@ class MilvusStore:
         self._max_id = 0
         self.synced_to: tuple[int, int] | None = None  # not kept: Milvus counts cheaply
         self._client: Any = None
+        self._loaded = False  # whether this handle has loaded the collection (see load())
         self.source: Callable[[], Iterable[Any]] | None = None  # unused: nothing to retrain
 
     # -- connection ----------------------------------------------------------
@@ -148,10 +159,20 @@ class MilvusStore:
             index_params=index,
             consistency_level="Strong",
         )
+        self._loaded = True  # created with its index: Milvus loads it
 
     def _ensure(self) -> None:
         if not self._call("has_collection", self.collection):
             self._create()
+        else:
+            self._load_collection()
+
+    def _load_collection(self) -> None:
+        """Load an existing collection into memory, once per handle: one another process
+        wrote is *released* here, and Milvus refuses every search, get and query on it."""
+        if not self._loaded:
+            self._call("load_collection", self.collection)
+            self._loaded = True
 
     # -- the protocol --------------------------------------------------------
 
@@ -169,6 +190,7 @@ class MilvusStore:
             raise VectorFileError(
                 f"Milvus collection {self.collection} has dimension {dims[:1]}, not {self.dim}"
             )
+        self._load_collection()
         self._refresh()
 
     def _refresh(self) -> None:
@@ -188,6 +210,7 @@ class MilvusStore:
         """Every id the collection holds, sorted."""
         if not self._call("has_collection", self.collection):
             return np.zeros(0, np.int64)
+        self._load_collection()
         out: list[int] = []
         iterator = self._call(
             "query_iterator", self.collection, batch_size=ID_PAGE, output_fields=["id"]
@@ -314,6 +337,7 @@ class MilvusStore:
     def reset(self) -> None:
         if self._call("has_collection", self.collection):
             self._call("drop_collection", self.collection)
+        self._loaded = False
         self._create()
         self._count = self._max_id = 0
         self.synced_to = None

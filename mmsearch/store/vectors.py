@@ -15,6 +15,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+SCAN_MAX = 2048
+"""A filter that keeps at most this many segments is scored exactly over their vectors, not
+searched through the vector index with a filter: below it, finding the top k among few
+allowed vectors makes an approximate index look almost everywhere, and scoring them all is
+faster. A store that holds its vectors here (:attr:`VectorStore.local_vectors`) scans them
+itself; for the others the searcher scans them from the metadata store. See
+``docs/benchmarks.md``, "Large libraries" → "Filtered search crossover"."""
+
 
 class VectorFileError(Exception):
     """The stored vectors are missing, unreadable or disagree with their stamp: rebuild them."""
@@ -30,7 +38,8 @@ class VectorStore(Protocol):
     local_vectors: bool
     """Whether the store holds its vectors on this machine and reads them (:meth:`vectors_of`)
     faster than the metadata store can: then the searcher reads candidates' vectors from it
-    and leaves small filters to :meth:`search`, which scores them exactly itself. Otherwise
+    and leaves small filters (:data:`SCAN_MAX`) to :meth:`search`, which scores them exactly
+    itself. Otherwise
     (a server's round trip) both come from the metadata store."""
 
     def load(self) -> None:

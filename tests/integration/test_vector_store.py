@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch.store import faiss_store
-from mmsearch.store.faiss_store import FaissStore, VectorFileError, choose_kind
+from mmsearch.store import faiss_build, faiss_search, faiss_store, faiss_tune
+from mmsearch.store.faiss_build import choose_kind
+from mmsearch.store.faiss_store import FaissStore
+from mmsearch.store.vectors import VectorFileError
 
 pytestmark = pytest.mark.faiss_file  # the FAISS store itself (Milvus: test_vector_stores.py)
 
@@ -56,7 +58,7 @@ def test_search_finds_neighbours_and_the_tuned_setting_is_recorded(
     store, x, ids = built(tmp_path, ann)
     assert store.describe()["kind"] == ann and store.count == len(ids)
     if ann != "exact":
-        assert store.params["recall_at_10"] >= faiss_store.TARGET_RECALL
+        assert store.params["recall_at_10"] >= faiss_tune.TARGET_RECALL
         assert ("nprobe" if ann == "ivf" else "ef_search") in store.params
     q = clustered(len(ids) + 50)[len(ids) :]  # same clusters, not stored
     _, found = store.search(q, 10)
@@ -94,7 +96,7 @@ def test_a_filter_gets_the_exact_top_k_of_its_allowed_set_by_either_path(
     """Few allowed vectors are scored exactly, more go through the index with an ID
     selector (looking in as many lists as the filter's share needs): either way k
     results, every one allowed, none deleted, the same as exact search here."""
-    monkeypatch.setattr(faiss_store, "SCAN_MAX", scan_max)
+    monkeypatch.setattr(faiss_search, "SCAN_MAX", scan_max)
     store, x, ids = built(tmp_path, ann)
     store.remove(ids[:300])
     rng = np.random.default_rng(4)
@@ -187,8 +189,8 @@ def test_a_file_that_disagrees_with_the_stamp_is_refused(tmp_path: Path) -> None
 
 
 def test_auto_picks_exact_below_the_threshold_then_ivf() -> None:
-    assert choose_kind(faiss_store.EXACT_MAX - 1, "auto") == "exact"
-    assert choose_kind(faiss_store.EXACT_MAX, "auto") == "ivf"
+    assert choose_kind(faiss_build.EXACT_MAX - 1, "auto") == "exact"
+    assert choose_kind(faiss_build.EXACT_MAX, "auto") == "ivf"
     assert choose_kind(10, "hnsw") == "hnsw"
 
 
@@ -204,7 +206,7 @@ def test_ivf_lists_come_from_two_level_clustering_under_a_graph_quantizer(tmp_pa
         store._faiss.downcast_index(quantizer.storage).get_xb(), quantizer.ntotal * DIM
     ).reshape(-1, DIM)
     assert np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-4)
-    assert len(centroids) == faiss_store.nlist_for(len(ids))
+    assert len(centroids) == faiss_build.nlist_for(len(ids))
     # every stored vector is found by itself at the tuned nprobe, through the graph
     _, found = store.search(x[:200], 1)
     assert (found[:, 0] == ids[:200]).mean() >= 0.99
@@ -212,7 +214,7 @@ def test_ivf_lists_come_from_two_level_clustering_under_a_graph_quantizer(tmp_pa
 
 def test_an_ivf_part_with_a_flat_quantizer_still_loads_and_searches(tmp_path: Path) -> None:
     """Indexes built before the graph quantizer (``IVF{n},SQ8``) open and search unchanged."""
-    faiss = faiss_store._faiss()
+    faiss = faiss_build.load_faiss()
     x = clustered(3000)
     ids = np.arange(1, 3001, dtype=np.int64)
     store = store_at(tmp_path, "ivf")

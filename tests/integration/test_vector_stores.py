@@ -1,11 +1,15 @@
 """One contract, every vector-store backend: FAISS and Milvus (Lite, a real Milvus engine).
 
-A third backend only adds a case to the ``store`` fixture.
+A third backend only adds a case to the ``make_store`` fixture and to ``SPECS``. The
+contract holds across a restart too: what one process saved, a new process opens
+(``tests/support/store_process.py``), as every CLI command after ``index`` does.
 """
 
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +20,13 @@ from mmsearch.errors import ConfigError, IndexUnusableError
 from mmsearch.store import milvus_store
 from mmsearch.store.backends import open_vector_store, recorded_spec
 from mmsearch.store.vectors import VectorFileError, VectorStore
+from tests.support.deps import need
 
 DIM = 16
 _names = itertools.count()
 MakeStore = Callable[..., VectorStore]
+SPECS = ["faiss", "milvus:restart.db"]  # each backend, as a CLI user names it
+STORE_PROCESS = Path(__file__).resolve().parents[1] / "support" / "store_process.py"
 
 
 def unit_rows(n: int, seed: int = 0) -> np.ndarray:
@@ -30,7 +37,7 @@ def unit_rows(n: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def milvus_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("pymilvus")
+    need("pymilvus")
     return tmp_path_factory.mktemp("milvus")  # one Milvus Lite file for the module
 
 
@@ -161,7 +168,7 @@ def test_specs_are_checked_and_recorded_without_passwords() -> None:
 def test_a_milvus_server_that_is_down_is_one_line_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("pymilvus")
+    need("pymilvus")
     monkeypatch.setattr(milvus_store, "CONNECT_TIMEOUT", 2.0)
     store = open_vector_store(
         "milvus+http://root:s3cret@127.0.0.1:9/photos", str(tmp_path), "s", DIM
@@ -180,3 +187,79 @@ def test_vectors_of_gives_the_held_vectors_in_order(make_store: MakeStore) -> No
     np.testing.assert_allclose(store.vectors_of(picked), vectors[[7, 2, 30]], atol=1e-3)
     with pytest.raises(KeyError):
         store.vectors_of(np.array([int(ids.max()) + 1]))
+
+
+def in_new_process(step: str, spec: str, folder: Path, data_dir: Path, **data: object) -> Path:
+    """Run one ``store_process.py`` step on the store in ``folder``; return its output file.
+
+    The process must succeed and write nothing to stderr (no library's own logging).
+    """
+    data_path = data_dir / f"{step}-{next(_names)}.npz"
+    out = data_path.with_suffix(".out.npz")
+    np.savez(data_path, **data)  # type: ignore[arg-type]
+    cmd = [sys.executable, str(STORE_PROCESS), step, spec, str(folder), "s", str(DIM)]
+    done = subprocess.run(
+        [*cmd, str(data_path), str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return out
+
+
+def exact_top(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    return [int(i) for i in ids[np.argsort(-(vectors @ query), kind="stable")[:k]]]
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("spec", SPECS)
+def test_a_store_reopened_in_a_new_process_holds_what_was_saved(spec: str, tmp_path: Path) -> None:
+    """Add, remove, save and exit; a second process reopens the store and adds more; a
+    third opens it and finds every live vector, none removed, by search, filter and id."""
+    if spec.startswith("milvus"):
+        need("pymilvus")
+    folder = tmp_path / "index"
+    folder.mkdir()
+    ids = np.arange(1, 41, dtype=np.int64) * 3
+    vectors = unit_rows(40)
+    gone = ids[[4, 11, 20]]
+    none = np.zeros(0, np.int64)
+    in_new_process("add", spec, folder, tmp_path, ids=ids[:30], vectors=vectors[:30], remove=gone)
+    in_new_process("add", spec, folder, tmp_path, ids=ids[30:], vectors=vectors[30:], remove=none)
+    queries = vectors[[0, 5, 33]]
+    allowed = ids[[1, 2, 4, 7, 33, 35, 38]]  # ids[4] was removed
+    probe = ids[[33, 2, 17]]
+    out = in_new_process(
+        "read", spec, folder, tmp_path, queries=queries, k=6, allowed=allowed, probe=probe
+    )
+    live = ~np.isin(ids, gone)
+    with np.load(out) as seen:
+        assert (int(seen["count"]), int(seen["max_id"])) == (37, int(ids[-1]))
+        np.testing.assert_array_equal(seen["ids"], ids[live])
+        for row, query in enumerate(queries):
+            assert list(seen["found"][row]) == exact_top(vectors[live], ids[live], query, 6)
+            expected = np.sort(vectors[live] @ query)[::-1][:6]
+            np.testing.assert_allclose(seen["scores"][row], expected, atol=2e-3)
+            keep = live & np.isin(ids, allowed)
+            assert list(seen["allowed_found"][row]) == exact_top(vectors[keep], ids[keep], query, 6)
+        np.testing.assert_allclose(seen["probe_vectors"], vectors[[33, 2, 17]], atol=1e-3)
+
+
+@pytest.mark.subprocess
+def test_a_milvus_lite_index_works_in_every_later_command(library: Path, tmp_path: Path) -> None:
+    """``index --vectors milvus:v.db`` in one process; ``search``, ``info`` and ``verify``
+    each in a new one open the stored collection and print no traceback or log line."""
+    need("pymilvus")
+    index = tmp_path / "idx"
+
+    def mmsearch(*args: str) -> str:
+        cmd = [sys.executable, "-m", "mmsearch", *args, "--index", str(index)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        return done.stdout
+
+    mmsearch("index", str(library), "--vectors", "milvus:v.db", "--model", "hash")
+    assert (index / "v.db").exists()
+    assert "fox.txt" in mmsearch("search", "quick red fox jumps", "--json")
+    assert "milvus" in mmsearch("info")
+    mmsearch("verify")
