@@ -1,6 +1,6 @@
 """Metadata in SQLite (the default) against PostgreSQL, on the same small library.
 
-    python -m benchmarks.postgres [--images 300] [--texts 300] [--server URL]
+    python -m benchmarks.postgres [--images 300] [--texts 300] [--vectors 20000] [--server URL]
 
 Makes N small generated images and M short notes, then, with the ``hash``
 embedder (no model time, so the metadata store is what is measured), for each
@@ -11,6 +11,8 @@ store in one run:
 - search: 50 text queries, k=10, no filter;
 - phrase: the same queries with ``--text-match`` (FTS5 / tsvector);
 - filtered: the same queries with a path filter and a size bound;
+- import: ``Engine.import_embeddings`` of N precomputed vectors (Parquet) of files
+  elsewhere, one per file, 100 to a folder;
 
 and prints seconds and the PostgreSQL / SQLite ratio. PostgreSQL is the
 server at ``--server`` (or ``MMSEARCH_TEST_PG_URL``; a superuser URL: a fresh
@@ -67,7 +69,19 @@ def queries() -> list[str]:
     return [f"{WORDS[i % 10]} {WORDS[(i * 3 + 1) % 10]}" for i in range(50)]
 
 
-def run(folder: Path, lib: Path, db: str | None) -> list[float]:
+def vectors_file(target: Path, n: int, dim: int) -> Path:
+    """A Parquet file of ``n`` random vectors of files elsewhere, 100 to a folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
+    paths = [f"/elsewhere/{i // 100:05d}/v{i:07d}.jpg" for i in range(n)]
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), dim)
+    pq.write_table(pa.table({"path": paths, "vector": vectors}), target)
+    return target
+
+
+def run(folder: Path, lib: Path, db: str | None, n_vectors: int) -> list[float]:
     times = []
     with Engine.open(folder, model="hash", db=db) as engine:
         start = time.perf_counter()
@@ -86,6 +100,12 @@ def run(folder: Path, lib: Path, db: str | None) -> list[float]:
                     q = q.where(min_size=10)
                 engine.run(q)
             times.append(time.perf_counter() - start)
+        source = vectors_file(
+            folder.parent / f"{folder.name}.parquet", n_vectors, engine.identity.dim
+        )
+        start = time.perf_counter()
+        engine.import_embeddings(source)
+        times.append(time.perf_counter() - start)
     return times
 
 
@@ -109,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--texts", type=int, default=300)
+    parser.add_argument("--vectors", type=int, default=20_000)
     parser.add_argument("--server", default=os.environ.get("MMSEARCH_TEST_PG_URL"))
     args = parser.parse_args()
     started = None
@@ -126,8 +147,8 @@ def main() -> None:
         with scratch() as tmp:
             root = Path(tmp)
             library(root / "lib", args.images, args.texts)
-            sqlite = run(root / "idx-sqlite", root / "lib", None)
-            postgres = run(root / "idx-postgres", root / "lib", db)
+            sqlite = run(root / "idx-sqlite", root / "lib", None, args.vectors)
+            postgres = run(root / "idx-postgres", root / "lib", db, args.vectors)
     finally:
         _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if started:
@@ -138,9 +159,13 @@ def main() -> None:
         "50 searches",
         "50 phrase-filtered",
         "50 path-filtered",
+        f"import {args.vectors:,} vectors",
     )
     rows = [[s, a, b, b / a] for s, a, b in zip(steps, sqlite, postgres, strict=True)]
-    print(f"{args.images} images + {args.texts} notes, hash embedder, one run each")
+    print(
+        f"{args.images} images + {args.texts} notes, {args.vectors:,} imported vectors,"
+        " hash embedder, one run each"
+    )
     print(table(["step", "SQLite s", "PostgreSQL s", "PG / SQLite"], rows))
 
 

@@ -73,6 +73,24 @@ def cached_weights(clip_model: str, pretrained: str) -> str | None:
     return None
 
 
+def openclip_identity(
+    clip_model: str, dim: int, pretrained: str | None = None, weights: str | None = None
+) -> EmbedderIdentity:
+    """The identity of open_clip model ``clip_model`` (a name or a config JSON file) with
+    a pretrained tag or the local ``weights`` file (absolute, existing), making vectors
+    of length ``dim``: what an index records. The model is not loaded."""
+    options: dict[str, Any] = {
+        "clip_model": os.path.abspath(clip_model) if clip_model.endswith(".json") else clip_model
+    }
+    if weights:
+        weights_id = f"file-{_weights_digest(weights)}"
+        options["weights"] = weights
+    else:
+        weights_id = pretrained or DEFAULT_PRETRAINED
+        options["pretrained"] = weights_id
+    return EmbedderIdentity("openclip", _model_name(clip_model), weights_id, dim, options)
+
+
 class OpenClipEmbedder:
     """CLIP-style embedder through open_clip; see the module docstring."""
 
@@ -97,10 +115,9 @@ class OpenClipEmbedder:
             weights = os.path.abspath(os.path.expanduser(weights))
             if not os.path.isfile(weights):
                 raise WeightsNotFoundError(f"weights file {weights} does not exist")
-            source, weights_id = weights, f"file-{_weights_digest(weights)}"
+            source = weights
         else:
             source = pretrained or DEFAULT_PRETRAINED
-            weights_id = source
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=source)
         except (RuntimeError, FileNotFoundError, OSError, ValueError) as exc:
@@ -120,22 +137,7 @@ class OpenClipEmbedder:
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         with torch.inference_mode():
             probe = self._run_text(self.tokenizer(["a"]))
-        options: dict[str, Any] = {
-            "clip_model": os.path.abspath(clip_model)
-            if clip_model.endswith(".json")
-            else clip_model
-        }
-        if weights:
-            options["weights"] = weights
-        else:
-            options["pretrained"] = source
-        self.identity = EmbedderIdentity(
-            name="openclip",
-            model=name,
-            weights=weights_id,
-            dim=int(probe.shape[1]),
-            options=options,
-        )
+        self.identity = openclip_identity(clip_model, int(probe.shape[1]), source, weights)
 
     @property
     def dim(self) -> int:

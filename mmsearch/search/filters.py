@@ -14,13 +14,18 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, column, func, or_, select, text
+from sqlalchemy import and_, column, or_, select, text
 from sqlalchemy.orm import Session
 
 from mmsearch.errors import QueryError
 from mmsearch.search.query import Filters
-from mmsearch.store.metadata import POSTGRES_PHRASE, POSTGRES_WORDS
+from mmsearch.store.fulltext import POSTGRES_PHRASE, POSTGRES_WORDS
+from mmsearch.store.roots import join, under_path
 from mmsearch.store.schema import Asset, Root, Segment, Tag
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path)).rstrip(os.sep) or os.sep
 
 
 def _epoch_ns(text: str, name: str) -> int:
@@ -38,26 +43,12 @@ def _parse_time(text: str, name: str) -> datetime:
         raise QueryError(f"{name} must be an ISO date like 2021-07-04, not {text!r}") from exc
 
 
-def _path_condition(s: Session, prefix: str) -> Any:
-    """Assets at or under an absolute path, whichever root holds them."""
-    prefix = os.path.abspath(os.path.expanduser(prefix)).rstrip(os.sep) or os.sep
-    conditions = []
-    for root in s.scalars(select(Root)):
-        if root.path == prefix or root.path.startswith(prefix + os.sep):
-            conditions.append(Asset.root_id == root.id)
-        elif prefix.startswith(root.path + os.sep):
-            rel = os.path.relpath(prefix, root.path)
-            under = func.substr(Asset.relpath, 1, len(rel) + 1) == rel + os.sep
-            conditions.append(and_(Asset.root_id == root.id, or_(Asset.relpath == rel, under)))
-    return or_(*conditions) if conditions else Asset.id < 0
-
-
 def text_match_assets(s: Session, phrase: str) -> Any:
     """Asset ids whose text (document passages, OCR lines) contains ``phrase``.
 
     A phrase query (the words in order, case-insensitive, punctuation between
     them ignored): the FTS5 index ``segments_fts`` on SQLite, the GIN index over
-    :data:`~mmsearch.store.metadata.POSTGRES_WORDS` with ``phraseto_tsquery`` on
+    :data:`~mmsearch.store.fulltext.POSTGRES_WORDS` with ``phraseto_tsquery`` on
     PostgreSQL (words split the same way), a plain substring test elsewhere.
     """
     dialect = s.get_bind().dialect.name
@@ -78,7 +69,7 @@ def asset_conditions(s: Session, f: Filters) -> list[Any]:
     if f.modalities:
         c.append(Asset.modality.in_(f.modalities))
     if f.paths:
-        c.append(or_(*(_path_condition(s, p) for p in f.paths)))
+        c.append(or_(*(under_path(s, _absolute(p)) for p in f.paths)))
     bounds = (
         (f.min_size, Asset.size, ">="),
         (f.max_size, Asset.size, "<="),
@@ -117,8 +108,8 @@ def allowed_segment_ids(s: Session, f: Filters) -> np.ndarray | None:
     """Sorted segment ids passing the filters, or ``None`` when nothing is filtered.
 
     Tags and the phrase filter test a segment's ``asset_id`` against their sets,
-    so a query that filters by them alone never reads the ``assets`` table (at
-    1M segments, 10k matches of a tag: about 20 ms of random asset-row reads saved).
+    so a query that filters by them alone never reads the ``assets`` table: no random
+    asset-row reads (docs/benchmarks.md, "Large libraries").
     """
     if f.is_empty():
         return None
@@ -146,7 +137,7 @@ def _glob_assets(s: Session, f: Filters, conditions: list[Any]) -> list[int]:
         query = query.where(and_(*conditions))
     out = []
     for asset_id, root, rel in s.execute(query):
-        path = os.path.join(root, rel)
+        path = join(root, rel)
         if any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(rel, p) for p in patterns):
             out.append(asset_id)
     return out

@@ -59,8 +59,11 @@ def same_database(a: URL, b: URL) -> bool:
     return safe_url(a) == safe_url(b)
 
 
-def is_postgres(url: URL) -> bool:
-    return url.get_backend_name() == "postgresql"
+def first_line(error: BaseException) -> str:
+    """The first line of a database error's message: the reason, without the SQL and
+    parameters that drivers and SQLAlchemy append (a bulk insert's run to kilobytes)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def lock_key(url: URL, purpose: str) -> int:

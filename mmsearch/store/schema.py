@@ -7,7 +7,8 @@
   one video frame), with its float16 vector. FAISS ids are segment ids. Pixels
   and frames also keep their colour palette (``--color`` searches).
 - ``tags``: user tags on files.
-- ``meta``: key/value facts about the index (schema version).
+- ``meta``: key/value facts about the index (schema version, the id high-water
+  marks: the ``*_MARK`` keys below).
 - ``segments_fts`` (SQLite only): an FTS5 index over segment text (passages
   and OCR lines), kept in step by triggers, for exact-phrase filters. On
   PostgreSQL a GIN index over ``to_tsvector('simple', text)`` does that job.
@@ -36,10 +37,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 6  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
+SCHEMA_VERSION = 7  # 2: segments.box, FTS5 over segment text; 3: segments.palette;
 # 4: a trigger counting deleted segments (MetadataStore.segment_stamp);
 # 5: tags indexed by (key, value), not key alone (a tag filter seeks its value);
-# 6: that index covers asset_id too (a tag filter reads the index alone, no table rows)
+# 6: that index covers asset_id too (a tag filter reads the index alone, no table rows);
+# 7: assets get a high-water mark like segments' (ids never reused, mmsearch.store.ids)
+# (the steps are in mmsearch.store.migrations)
+
+# keys of the ``meta`` table besides ``schema_version``
+SEGMENT_ID_MARK = "segment_id_high_water"  # the largest segment id ever given
+ASSET_ID_MARK = "asset_id_high_water"  # the largest asset id ever given
+PALETTE_MARK = "palettes_backfilled"  # when palettes were last given to old segments
+REMOVED_MARK = "segments_removed"  # raised by a trigger whenever segments are deleted
 
 
 BigInt = Integer().with_variant(BigInteger(), "postgresql")

@@ -1,4 +1,7 @@
-"""Bulk import of precomputed embeddings: Parquet, .npy + table, checks, missing files."""
+"""Bulk import of precomputed embeddings: Parquet, .npy + table, checks, missing files.
+
+Tests marked ``BOTH_DATABASES`` run on SQLite and on PostgreSQL (``metadata_db``).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from mmsearch.errors import ConfigError, EmbedderMismatchError, QueryError
 from mmsearch.search.query import Query
 
 DIM = 64
+BOTH_DATABASES = pytest.mark.usefixtures("metadata_db")  # SQLite and PostgreSQL
 
 
 def vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -41,6 +45,7 @@ def photo_paths(n: int) -> list[str]:
     return [f"/elsewhere/archive/{i // 10:03d}/img{i:05d}.jpg" for i in range(n)]
 
 
+@BOTH_DATABASES
 def test_parquet_rows_become_searchable_files_that_are_not_here(tmp_path: Path) -> None:
     x = vectors(60)
     paths = photo_paths(50) + ["/elsewhere/clip.mp4"] * 5 + ["/elsewhere/notes.txt"] * 5
@@ -78,6 +83,7 @@ def test_parquet_rows_become_searchable_files_that_are_not_here(tmp_path: Path) 
         assert engine.verify().ok
 
 
+@BOTH_DATABASES
 def test_npy_with_a_jsonl_table_and_the_cli(tmp_path: Path) -> None:
     x = vectors(30, seed=1)
     np.save(tmp_path / "v.npy", x)
@@ -104,6 +110,7 @@ def test_npy_with_a_jsonl_table_and_the_cli(tmp_path: Path) -> None:
     assert json.loads(verify.output)["ok"] is True and json.loads(verify.output)["vectors"] == 35
 
 
+@BOTH_DATABASES
 def test_mismatches_are_one_line_errors(tmp_path: Path) -> None:
     idx = str(tmp_path / "idx")
     runner = CliRunner()
@@ -133,6 +140,7 @@ def test_mismatches_are_one_line_errors(tmp_path: Path) -> None:
     assert auto.exit_code == 2 and "--model NAME" in auto.output
 
 
+@BOTH_DATABASES
 def test_an_openclip_index_is_created_without_loading_the_model(tmp_path: Path) -> None:
     source = write_parquet(tmp_path / "a.parquet", vectors(4), path=photo_paths(4))
     done = CliRunner().invoke(
@@ -220,3 +228,90 @@ def test_a_schema_4_index_gets_the_covering_tag_index_and_filters_the_same(tmp_p
     assert not names & {"ix_tags_key", "ix_tags_key_value"}  # the older two are dropped
     assert version == (str(SCHEMA_VERSION),)
     assert "COVERING INDEX ix_tags_key_value_asset (key=? AND value=?)" in plan
+
+
+@BOTH_DATABASES
+def test_an_import_takes_ids_never_given_before(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from mmsearch.store.schema import Asset, Segment
+
+    paths = photo_paths(6)
+    with Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM)) as engine:
+        engine.import_embeddings(write_parquet(tmp_path / "a.parquet", vectors(5), path=paths[:5]))
+        with engine.meta.sessions() as s:
+            top_asset = s.scalar(select(func.max(Asset.id)))
+            top_segment = s.scalar(select(func.max(Segment.id)))
+        assert engine.remove([paths[4]]) == 1  # the newest file, not on this machine
+        engine.import_embeddings(
+            write_parquet(tmp_path / "b.parquet", vectors(1, 1), path=paths[5:])
+        )
+        with engine.meta.sessions() as s:
+            added = s.scalars(select(Asset).where(Asset.relpath == "img00005.jpg")).one()
+            segment = s.scalars(select(Segment.id).where(Segment.asset_id == added.id)).one()
+        assert added.id > top_asset and segment > top_segment
+        assert engine.verify().ok
+
+
+def _import_text_rows(tmp_path: Path, text: str) -> str:
+    """``mmsearch import`` of 900 text rows, all but the first with ``text``: its output, which
+    must be one line (exit status 2) however many rows the batch held."""
+    np.save(tmp_path / "v.npy", vectors(900))
+    with open(tmp_path / "rows.jsonl", "w") as f:
+        for i, p in enumerate(photo_paths(900)):
+            f.write(json.dumps({"path": p, "modality": "text", "text": text if i else "ok"}) + "\n")
+    args = ["import", str(tmp_path / "v.npy"), "--table", str(tmp_path / "rows.jsonl")]
+    done = CliRunner().invoke(cli, [*args, "--index", str(tmp_path / "idx"), "--model", "hash"])
+    assert done.exit_code == 2, done.output
+    assert len(done.output.strip().splitlines()) == 1 and len(done.output) < 300
+    assert "INSERT" not in done.output
+    with Engine.open(tmp_path / "idx") as engine:  # nothing of the batch was kept
+        assert engine.info()["assets"] == 0 and engine.verify().ok
+    return done.output
+
+
+@BOTH_DATABASES
+def test_text_that_is_not_unicode_is_one_line(tmp_path: Path) -> None:
+    assert "rows.jsonl, rows 1-900" in _import_text_rows(tmp_path, "a\ud800b")
+
+
+def test_rows_postgresql_refuses_are_one_line(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MMSEARCH_DB", pg_url)  # SQLite stores a NUL byte in text
+    output = _import_text_rows(tmp_path, "a\u0000b")
+    assert "v.npy: the database refused these rows" in output and "NUL" in output
+
+
+def test_columns_of_the_wrong_type_are_one_line(tmp_path: Path) -> None:
+    source = write_parquet(
+        tmp_path / "a.parquet", vectors(2), path=photo_paths(2), start=["soon", "later"]
+    )
+    with (
+        Engine.open(tmp_path / "idx", embedder=HashEmbedder(dim=DIM)) as engine,
+        pytest.raises(ConfigError, match="'start' column must hold numbers, not string"),
+    ):
+        engine.import_embeddings(source)
+
+
+def test_a_schema_6_index_gets_an_asset_id_mark_and_forgets_no_id(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mmsearch.store.schema import ASSET_ID_MARK, SCHEMA_VERSION
+
+    index = tmp_path / "idx"
+    paths = photo_paths(4)
+    with Engine.open(index, embedder=HashEmbedder(dim=DIM)) as engine:
+        engine.import_embeddings(write_parquet(tmp_path / "a.parquet", vectors(3), path=paths[:3]))
+    db = index / "index.sqlite"
+    with sqlite3.connect(db) as con:  # what a schema-6 index looks like
+        con.execute("DELETE FROM meta WHERE key = ?", (ASSET_ID_MARK,))
+        con.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+        top = con.execute("SELECT max(id) FROM assets").fetchone()[0]
+    with Engine.open(index) as engine:
+        assert engine.remove([paths[2]]) == 1
+        engine.import_embeddings(write_parquet(tmp_path / "b.parquet", vectors(1), path=paths[3:]))
+    with sqlite3.connect(db) as con:
+        version = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        ids = [r[0] for r in con.execute("SELECT id FROM assets ORDER BY id")]
+    assert version == (str(SCHEMA_VERSION),) and ids[-1] == top + 1 and len(ids) == 3

@@ -274,6 +274,42 @@ def test_segment_ids_are_never_reused(tmp_path: Path, db_url: str | None, librar
         assert engine.verify().ok
 
 
+def test_asset_ids_are_never_reused(tmp_path: Path, db_url: str | None, library: Path) -> None:
+    from mmsearch.store.schema import Asset
+
+    with Engine.open(tmp_path / "idx", model="hash", db=db_url) as engine:
+        engine.index([library])
+        with engine.meta.sessions() as s:
+            newest = s.scalars(text("SELECT max(id) FROM assets")).one()
+            path = engine.meta.abspath(s.get(Asset, newest))
+        os.remove(path)
+        assert engine.remove([path]) == 1  # the newest file, gone
+        (library / "notes" / "more.txt").write_text("Another note about tomatoes.\n")
+        assert engine.index([library]).added == 1
+        with engine.meta.sessions() as s:
+            ids = list(s.scalars(text("SELECT id FROM assets ORDER BY id")))
+        assert len(ids) == 5 and newest not in ids and max(ids) == newest + 1
+        assert engine.verify().ok
+
+
+def test_an_older_index_keeps_the_ids_its_sequence_gave(tmp_path: Path, pg_url: str) -> None:
+    from mmsearch.store.schema import ASSET_ID_MARK
+
+    Engine.open(tmp_path / "idx", model="hash", db=pg_url).close()
+    admin = make_url(pg_url)
+    with psycopg.connect(
+        host=admin.host, port=admin.port, user=admin.username, dbname=admin.database
+    ) as conn:  # a schema-6 index whose serial sequence gave ids up to 40 (since deleted)
+        conn.execute("SELECT setval(pg_get_serial_sequence('assets', 'id'), 40)")
+        conn.execute("DELETE FROM meta WHERE key = %s", (ASSET_ID_MARK,))
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    with Engine.open(tmp_path / "idx", db=pg_url) as engine:
+        (tmp_path / "a.txt").write_text("a note\n")
+        engine.index([tmp_path / "a.txt"])
+        with engine.meta.sessions() as s:
+            assert list(s.scalars(text("SELECT id FROM assets"))) == [41]
+
+
 def _pg_ctl(action: str, folder: str) -> None:
     subprocess.run(["bash", str(_PG_SCRIPT), action, folder], check=True, capture_output=True)
 

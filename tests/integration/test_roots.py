@@ -85,3 +85,32 @@ def test_bad_moves_are_refused_with_one_line(run, tmp_path: Path, library: Path)
     assert "overlaps" in r.stderr
     listed = json.loads(run("roots", "--json").stdout)["roots"]
     assert [(r["path"], r["files"]) for r in listed] == [(str(library), 5), (str(other), 1)]
+
+
+def test_a_path_filter_and_remove_agree_on_what_is_under_a_path(
+    tmp_path: Path, library: Path
+) -> None:
+    from sqlalchemy import select
+
+    from mmsearch.search.filters import allowed_segment_ids
+    from mmsearch.search.query import Filters
+    from mmsearch.store.schema import Segment
+
+    with Engine.open(tmp_path / "idx", embedder=HashEmbedder()) as engine:
+        engine.index([library / "photos", library / "notes"])  # two roots
+        expected = {
+            library: 5,
+            library / "photos": 3,
+            library / "photos" / "red.jpg": 1,
+            library / "photos" / "re": 0,  # a prefix of a name, not a folder
+            tmp_path: 5,
+            Path("/"): 5,
+        }
+        for path, count in expected.items():
+            with engine.meta.sessions() as s:
+                under = {a.id for a in engine.meta.assets_under(s, str(path))}
+                allowed = allowed_segment_ids(s, Filters(paths=[str(path)]))
+                assert allowed is not None
+                query = select(Segment.asset_id).where(Segment.id.in_(allowed.tolist()))
+                filtered = set(s.scalars(query))
+            assert len(under) == count and filtered == under, path

@@ -44,3 +44,11 @@ def test_bad_urls_are_refused_without_showing_the_password(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse(bad)
     assert "s3cret" not in str(err.value)
+
+
+def test_first_line_keeps_the_reason_and_drops_the_sql() -> None:
+    from mmsearch.store.database import first_line
+
+    long = ValueError("value too long\n[SQL: INSERT INTO segments ...]\n[parameters: (1, 2)]")
+    assert first_line(long) == "value too long"
+    assert first_line(ValueError("")) == "ValueError"
