@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mmsearch.engine import Engine
+from mmsearch.engine.opening import expand
 from mmsearch.errors import ConfigError, PathError
 from mmsearch.ingest.report import IndexReport
 
@@ -62,7 +63,7 @@ def watch(
 
     if debounce_ms < 1:
         raise ConfigError("the debounce time must be at least 1 ms")
-    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    roots = [expand(p) for p in paths]
     for root in roots:
         if not os.path.exists(root):
             raise PathError(f"no such file or folder: {root}")

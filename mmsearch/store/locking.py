@@ -9,6 +9,10 @@ drops the ``flock``, the server drops the advisory lock with the connection.
 A second writer (another ``mmsearch index``, ``rm``, ``tag``, ``watch``...) fails
 at once with a clear message rather than waiting: a run can take hours, and a
 user who started two would rather know. Readers never take the lock.
+
+Within one process, :class:`SharedLock` lets the threads of a server search one
+vector store together while catching it up with another process's writes takes
+it alone.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -121,3 +127,41 @@ def _busy(where: str) -> IndexUnusableError:
         f"another mmsearch process is writing to {where}; "
         "wait for it to finish (searches can run meanwhile)"
     )
+
+
+class SharedLock:
+    """Many holders of :meth:`shared` at once, or one of :meth:`exclusive` (writers first)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting_writers = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()

@@ -199,7 +199,7 @@ def test_reader_sees_a_writers_new_items(tmp_path: Path, library: Path) -> None:
 def test_one_writer_at_a_time(tmp_path: Path, library: Path) -> None:
     engine = open_engine(tmp_path)
     other = Engine.open(tmp_path / "idx")
-    with engine, other, engine._writer_lock(), pytest.raises(IndexUnusableError, match="another"):
+    with engine, other, engine.writing(), pytest.raises(IndexUnusableError, match="another"):
         other.index([library])
 
 
