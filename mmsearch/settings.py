@@ -250,6 +250,3 @@ class Settings:
         if values["max_upload_mb"] <= 0:
             raise ConfigError("max_upload_mb must be positive")
         return cls(values, frozenset(given))
-
-    def with_(self, **changes: Any) -> Settings:
-        return Settings.resolve(**{**self.values, **changes})

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mmsearch.errors import QueryError
+from mmsearch.search.query import parse_pairs
 from mmsearch.settings import setting
 
 if TYPE_CHECKING:
@@ -105,13 +107,10 @@ def open_engine(index: str | None, create: bool = False, **settings: Any) -> Eng
 
 def pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     """``key=value`` arguments as a dict; a bad one is a usage error naming ``what``."""
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
-        out[key] = value
-    return out
+    try:
+        return parse_pairs(values, what)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
 
 
 def plural(n: int, word: str) -> str:

@@ -54,8 +54,13 @@ def _filters(o: dict[str, Any]) -> Filters:
 
 
 def _read_query_json(source: str) -> Query:
+    """The query in a JSON file (or stdin), read as strictly as ``POST /api/search`` reads it."""
     raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    return Query.from_dict(json.loads(raw))
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--query-json") from None
+    return Query.from_dict(data)
 
 
 def build_query(text: str | None, o: dict[str, Any]) -> Query:

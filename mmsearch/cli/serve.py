@@ -36,7 +36,7 @@ def serve_cmd(index: str | None, open_page: bool, **options: Any) -> None:
     """
     from mmsearch.server import ServerConfig, create_app
 
-    uvicorn: Any = import_optional("uvicorn", "server", "mmsearch serve")
+    uvicorn: Any = import_optional("uvicorn", None, "mmsearch serve")
     server_settings = {k: options.pop(k) for k in list(options) if k != "precision"}
     config = ServerConfig.from_settings(Settings.resolve(**server_settings))
     config.check()
@@ -67,7 +67,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say
-    # they are TCP, and without it every keep-alive response waited ~40 ms (Nagle + delayed ACK)
+    # they are TCP, and without it every keep-alive response waits on Nagle and the client's
+    # delayed ACK (measured in docs/benchmarks.md, section "Server")
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

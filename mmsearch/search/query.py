@@ -10,15 +10,17 @@
          .options(fusion="rrf", limit=20))
     hits = engine.search(q)
 
-A query serialises to JSON (:meth:`Query.to_dict` / :meth:`Query.from_dict`)
-(``--query-json``) so a query can be saved and sent as a whole. Validation happens in
+A query serialises to JSON (:meth:`Query.to_dict` / :meth:`Query.from_dict`, the one
+strict reader, used by ``--query-json`` and ``POST /api/search``) so a query can be
+saved and sent as a whole. Validation happens in
 :meth:`Query.validate` and raises :class:`mmsearch.errors.QueryError`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mmsearch.errors import QueryError
@@ -210,14 +212,53 @@ class Query:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Query:
+    def from_dict(cls, data: Any, validate: bool = True) -> Query:
+        """The query of a :meth:`to_dict` object, strictly: unknown fields and values of the
+        wrong type are a :class:`QueryError` naming the field. ``validate=False`` leaves
+        :meth:`validate` to the caller (parts may still come)."""
+        from pydantic import TypeAdapter, ValidationError  # the CLI pays for it only here
+
+        if not isinstance(data, dict):
+            raise QueryError("the query must be a JSON object (Query.to_dict())")
+        unknown = _unknown_fields(data)
+        if unknown:
+            raise QueryError(f"unknown query field(s): {', '.join(sorted(unknown))}")
         try:
-            parts = [Part(**p) for p in data.get("parts", [])]
-            filters = Filters(**data.get("filters", {}))
-            rest = {k: v for k, v in data.items() if k not in ("parts", "filters")}
-            return cls(parts=parts, filters=filters, **rest).validate()
-        except TypeError as exc:
-            raise QueryError(f"bad query: {exc}") from exc
+            query = TypeAdapter(cls).validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise QueryError(f"bad query: {where}: {first['msg']}") from None
+        return query.validate() if validate else query
+
+
+def _unknown_fields(data: dict[str, Any]) -> set[str]:
+    """The fields of a :meth:`Query.to_dict` object that no dataclass here has."""
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    unknown = set(data) - names(Query)
+    unknown |= {f"filters.{k}" for k in mapping(data.get("filters")) if k not in names(Filters)}
+    parts = data.get("parts")
+    for part in parts if isinstance(parts, list) else []:
+        unknown |= {f"parts.{k}" for k in mapping(part) if k not in names(Part)}
+    return unknown
+
+
+def parse_pairs(values: Iterable[str], what: str) -> dict[str, str]:
+    """``key=value`` strings as a dict (a later key wins); :class:`QueryError` naming ``what``
+    for one without ``=`` or with an empty key."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise QueryError(f"{what} takes key=value, not {item!r}")
+        out[key] = value
+    return out
 
 
 def simple_query(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,48 +33,14 @@ from mmsearch.errors import (
     QueryError,
 )
 from mmsearch.server import api, clip_compat
+from mmsearch.server.config import ServerConfig
 from mmsearch.server.security import TOKEN_COOKIE, Guard, is_loopback, token_matches
-from mmsearch.settings import Settings
+from mmsearch.server.state import attach
 from mmsearch.version import __version__
 
 LOG = logging.getLogger("mmsearch.server")
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 CLIP_PATHS = ("/knn-service", "/indices-list", "/metadata")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """What ``mmsearch serve`` was asked for (see the server rows of the settings table)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    allow_writes: bool = False
-    max_upload_mb: float = 20.0
-    allow_url_fetch: bool = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ServerConfig:
-        return cls(
-            host=settings.host,
-            port=settings.port,
-            token=settings.token or None,
-            allow_writes=bool(settings.allow_writes),
-            max_upload_mb=float(settings.max_upload_mb),
-            allow_url_fetch=bool(settings.allow_url_fetch),
-        )
-
-    @property
-    def max_body(self) -> int:
-        return int(self.max_upload_mb * 1_000_000)
-
-    def check(self) -> None:
-        """Refuse a non-loopback address without a token (:class:`ConfigError`)."""
-        if not is_loopback(self.host) and not self.token:
-            raise ConfigError(
-                f"--host {self.host} makes the index reachable from other machines: give a"
-                " secret with --token T (or MMSEARCH_TOKEN=T), or keep --host 127.0.0.1"
-            )
 
 
 def status_of(exc: MmsearchError) -> int:
@@ -115,8 +80,7 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
         version=__version__,
         description="Multimodal search over an mmsearch index: text, images and video moments.",
     )
-    app.state.engine = engine
-    app.state.config = config
+    attach(app.state, engine, config)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -138,8 +102,8 @@ def create_app(engine: Engine, config: ServerConfig | None = None) -> FastAPI:
         LOG.error("unexpected error", exc_info=exc)
         return error(500, f"internal error ({type(exc).__name__}); see the server's log")
 
-    app.include_router(api.router(engine, config))
-    app.include_router(clip_compat.router(engine, config))
+    app.include_router(api.router())
+    app.include_router(clip_compat.router)
 
     @app.get("/", include_in_schema=False)
     def page(request: Request) -> Response:

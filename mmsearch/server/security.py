@@ -13,7 +13,8 @@ One pure ASGI middleware (:class:`Guard`) runs before any route:
   read whole: at once when ``Content-Length`` says so, otherwise as soon as the
   bytes received pass the limit.
 
-Files are never named by a request: see :meth:`mmsearch.engine.Engine.asset_file`.
+Files are never named by a request, only by asset id; :func:`file_under_root` is the
+check every file served by id passes (see :mod:`mmsearch.server.files`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import HTTPException
+
+from mmsearch.errors import PathError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,6 +59,17 @@ def _host_name(header: str) -> str:
     if header.startswith("["):
         return header[1 : header.find("]")] if "]" in header else header
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def file_under_root(path: str, root: str, asset_id: int) -> str:
+    """The real path of an indexed file, checked: it exists and, with symlinks resolved,
+    still lies under its root. :class:`PathError` otherwise (nothing else is opened)."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) != real_root or real == real_root:
+        raise PathError(f"asset {asset_id} resolves outside its library folder")
+    if not os.path.isfile(real):
+        raise PathError(f"asset {asset_id} is no longer on disk")
+    return real
 
 
 class BodyTooLarge(HTTPException):

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from mmsearch import Engine
+from tests.support.deps import need
 from tests.support.served import sample_library, serving
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,7 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = need("playwright.sync_api")
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
@@ -193,4 +194,39 @@ def test_keyboard_navigation_and_the_detail_facts(
     )
     page.keyboard.press("Escape")
     assert page.locator("#detail").is_hidden()
+    assert errors == []
+
+
+def test_the_page_sends_one_query_shape_for_every_filter(
+    served: tuple[str, Path], page: tuple[Any, list[str]]
+) -> None:
+    """Parameters the form has no field for (a glob, a capture date, colour words) go to the
+    server as they are, with a typed query and with a dropped image alike."""
+    url, lib = served
+    page, errors = page
+    with page.expect_request(lambda r: "glob=" in r.url and "/api/search" in r.url) as sent:
+        page.goto(url + "?q=a+photo&all=1&glob=*.png&color_words=false")
+    assert "color_words=false" in sent.value.url and sent.value.method == "GET"
+    page.wait_for_selector(".card")
+    captions = page.eval_on_selector_all(".card .caption", "cs => cs.map(c => c.textContent)")
+    assert captions and all(c.endswith(".png") for c in captions), captions
+    photo = base64.b64encode((lib / "photos" / "rocket.jpg").read_bytes()).decode()
+    with page.expect_request(lambda r: r.method == "POST") as posted:
+        page.evaluate(
+            """async (b64) => {
+                const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                const data = new DataTransfer();
+                data.items.add(new File([bytes], 'rocket.jpg', {type: 'image/jpeg'}));
+                document.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true}));
+            }""",
+            photo,
+        )
+    assert "glob=*.png" in posted.value.url.replace("%2A", "*")
+    page.wait_for_selector(".chip >> text=image: rocket.jpg")
+    page.wait_for_function("() => !document.querySelector('#status').textContent.endsWith('…')")
+    captions = page.eval_on_selector_all(".card .caption", "cs => cs.map(c => c.textContent)")
+    assert captions and all(c.endswith(".png") for c in captions), captions  # no rocket.jpg
+    page.goto(url + "?q=a+photo&taken_after=2999-01-01")
+    page.wait_for_function("() => document.querySelector('#status').textContent === 'No results.'")
+    assert "taken_after=2999-01-01" in page.url
     assert errors == []

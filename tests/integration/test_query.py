@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_filtered_search_returns_k_even_far_down_the_ranking(
     tmp_path: Path, engine: Engine, scan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if scan == "faiss-selector":
-        monkeypatch.setattr(searcher_module, "EXACT_SCAN_MAX", 0)
+        monkeypatch.setattr(searcher_module, "SCAN_MAX", 0)
     make_images(tmp_path / "lib" / "reds", (220, 30, 30), 40, "red")
     make_images(tmp_path / "lib" / "greens", (30, 180, 30), 6, "green")
     engine.index([tmp_path / "lib"])
@@ -281,6 +282,38 @@ def test_query_json_round_trip_and_validation(tmp_path: Path, library: Path) -> 
     saved.write_text(json.dumps(Query().text("red").where(modality="image").to_dict()))
     out = runner.invoke(cli, ["search", "--query-json", str(saved), "--json", *idx])
     assert out.exit_code == 0 and json.loads(out.stdout)["results"][0]["path"].endswith("red.jpg")
+
+
+def test_query_json_is_read_strictly_by_one_function(tmp_path: Path, library: Path) -> None:
+    from mmsearch.search.query import parse_pairs
+
+    text = {"parts": [{"kind": "text", "value": "red"}]}
+    for bad, message in [
+        ({**text, "colour": 1}, "unknown query field(s): colour"),
+        ({**text, "filters": {"colour": 1}}, "filters.colour"),
+        ({"parts": [{"kind": "text", "value": "x", "w": 1}]}, "parts.w"),
+        ({"parts": [{"kind": "text", "value": 5}]}, "bad query: parts.0.value"),
+        ({**text, "limit": "many"}, "bad query: limit"),
+        ([1, 2], "JSON object"),
+    ]:
+        with pytest.raises(QueryError, match=re.escape(message)):
+            Query.from_dict(bad)
+    unchecked = Query.from_dict({"parts": []}, validate=False)
+    with pytest.raises(QueryError, match="positive part"):
+        unchecked.validate()
+    assert parse_pairs(["a=1", "b=x=y", "a=2"], "where") == {"a": "2", "b": "x=y"}
+    with pytest.raises(QueryError, match="where takes key=value"):
+        parse_pairs(["=1"], "where")
+    runner = CliRunner()
+    idx = ["--index", str(tmp_path / "idx")]
+    runner.invoke(cli, ["index", str(library), "--model", "hash", *idx])
+    saved = tmp_path / "q.json"
+    for body, message in [({**text, "colour": 1}, "colour"), ("{nope", "not valid JSON")]:
+        saved.write_text(body if isinstance(body, str) else json.dumps(body))
+        out = runner.invoke(cli, ["search", "--query-json", str(saved), *idx])
+        assert out.exit_code != 0 and message in out.output and "Traceback" not in out.output
+    out = runner.invoke(cli, ["search", "red", "--where", "k", *idx])
+    assert out.exit_code == 2 and "key=value" in out.output
 
 
 def test_cli_combined_query(tmp_path: Path, library: Path) -> None:

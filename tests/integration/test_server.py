@@ -7,6 +7,7 @@ tests that write (tags, re-indexing, symlinks) build their own.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -28,7 +29,8 @@ from PIL import Image
 from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.server import ServerConfig, create_app
-from mmsearch.server.api import seconds
+from mmsearch.server.results import seconds
+from tests.support.deps import need
 from tests.support.served import env, sample_library
 
 pytestmark = pytest.mark.subprocess
@@ -206,6 +208,71 @@ def test_search_post_refuses_bad_queries(client: TestClient, payload: bytes, mes
     assert message in _error(response, 400)
 
 
+def _names(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return sorted({os.path.basename(h["path"]) for h in response.json()["results"]})
+
+
+def _between(values: list[float]) -> float:
+    """A threshold between the two middle distinct values, so no file sits on it."""
+    distinct = sorted(set(values))
+    middle = len(distinct) // 2
+    return (distinct[middle - 1] + distinct[middle]) / 2
+
+
+def test_every_filter_is_a_search_parameter(client: TestClient) -> None:
+    from mmsearch.search.query import Filters
+    from mmsearch.server.query_params import param_name
+
+    schema = client.get("/openapi.json").json()["paths"]["/api/search"]
+    for method in ("get", "post"):
+        names = {p["name"] for p in schema[method]["parameters"]}
+        for fld in dataclasses.fields(Filters):
+            assert param_name(fld) in names, (method, fld.name)
+    assert {"glob", "min_size", "max_width", "min_duration", "taken_after"} <= names
+
+
+def test_glob_size_width_and_duration_filters_over_http(client: TestClient, engine: Engine) -> None:
+    facts = {name: engine.show_asset(i) for name, i in _ids(engine).items()}
+    size = int(_between([f["size"] for f in facts.values()]))
+    width = int(_between([f["width"] for f in facts.values() if f.get("width")]))
+    cases = [
+        ({"glob": "*.png"}, {n for n in facts if n.endswith(".png")}),
+        ({"min_size": size}, {n for n, f in facts.items() if f["size"] >= size}),
+        ({"max_size": size}, {n for n, f in facts.items() if f["size"] <= size}),
+        ({"min_width": width}, {n for n, f in facts.items() if (f.get("width") or 0) >= width}),
+        ({"max_width": width}, {n for n, f in facts.items() if 0 < (f.get("width") or 0) <= width}),
+        ({"min_duration": 1.0}, {"scenes.webm"}),
+        ({"max_duration": 1.0}, set()),
+    ]
+    for params, expected in cases:
+        assert expected or params == {"max_duration": 1.0}
+        got = client.get("/api/search", params={"q": "a photo", "all": 1, "k": 50, **params})
+        assert set(_names(got)) == expected, params
+        name, value = next(iter(params.items()))
+        field = {"glob": "globs"}.get(name, name)
+        filters = {field: [value] if field == "globs" else value}
+        body = {"parts": [{"kind": "text", "value": "a photo"}], "filters": filters}
+        posted = client.post("/api/search", json={**body, "cutoff": False, "limit": 50})
+        assert set(_names(posted)) == expected, params
+
+
+def test_an_upload_takes_the_query_from_the_url_as_the_page_sends_it(
+    client: TestClient, sample: Path
+) -> None:
+    photo = {"image": ("cat.png", (sample / "photos" / "chelsea.png").read_bytes())}
+    params = {"all": 1, "k": 50, "glob": "*.jpg", "type": "image", "taken_after": "1900-01-01"}
+    got = _names(client.post("/api/search", params={**params, "taken_after": ""}, files=photo))
+    assert got and all(n.endswith(".jpg") for n in got)
+    assert _names(client.post("/api/search", params=params, files=photo)) == []  # no EXIF times
+    bad_colour = client.post("/api/search", params={"color": "reddish", "k": 3}, files=photo)
+    assert "reddish" in _error(bad_colour, 400)
+    both = client.post("/api/search", params={"k": 3}, files=photo, data={"query": "{}"})
+    assert "not both" in _error(both, 400)
+    body = {"parts": [{"kind": "text", "value": "x"}]}
+    assert "not both" in _error(client.post("/api/search", params={"k": 3}, json=body), 400)
+
+
 def test_upload_an_image_as_the_query(client: TestClient, sample: Path) -> None:
     photo = (sample / "photos" / "chelsea.png").read_bytes()
     files = {"image": ("cat.png", photo, "image/png")}
@@ -236,6 +303,29 @@ def test_upload_errors(client: TestClient, tmp_path: Path) -> None:
     assert "positive part" in _error(
         client.post("/api/search", files={"not_image": ("x.png", b"x")}), 400
     )
+
+
+def test_uploads_take_the_extensions_mmsearch_reads(client: TestClient, sample: Path) -> None:
+    from mmsearch.media.formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from mmsearch.server.uploads import suffix_of
+
+    photo = (sample / "photos" / "rocket.jpg").read_bytes()
+    jpe = client.post("/api/search", files={"image": ("rocket.JPE", photo)})
+    assert "rocket.jpg" in _names(jpe)
+    assert ".avif" in _error(client.post("/api/search", files={"image": ("r.avif", photo)}), 400)
+    assert ".mp4" in _error(client.post("/api/search", files={"image": ("r.mp4", photo)}), 400)
+    assert ".png" in _error(client.post("/api/search", files={"video": ("v.png", photo)}), 400)
+    assert all(suffix_of(f"x{s.upper()}", "image") == s for s in IMAGE_EXTENSIONS)
+    assert all(suffix_of(f"x{s}", "video") == s for s in VIDEO_EXTENSIONS)
+    assert suffix_of("pasted", "image") == ".jpg" and suffix_of("clip", "video") == ""
+
+
+def test_server_defaults_are_the_settings_table_s() -> None:
+    from mmsearch.settings import setting
+
+    config = ServerConfig()
+    for fld in dataclasses.fields(ServerConfig):
+        assert getattr(config, fld.name) == setting(fld.name).default, fld.name
 
 
 def test_bodies_over_the_limit_are_refused_before_being_read(engine: Engine) -> None:
@@ -625,7 +715,7 @@ def api_schema(engine: Engine) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-schema = pytest.importorskip("schemathesis").pytest.from_fixture("api_schema")
+schema = need("schemathesis").pytest.from_fixture("api_schema")
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 // The page: a search box with filters, a grid of results with infinite scroll, a detail view.
 // Talks only to this server's /api; no framework, no build step, nothing from the network.
 
-import { hasQuery, pageParams, queryJson, readState, writeState } from "./state.js";
+import { hasQuery, pageParams, readState, writeState } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...children) => {
@@ -70,14 +70,15 @@ function chips() {
 // -- fetching -------------------------------------------------------------------
 
 async function fetchPage(offset) {
+  // one query shape, the URL parameters; an image rides in a multipart body beside them
+  const url = "/api/search?" + pageParams(state, offset).toString();
   let response;
   if (image) {
     const body = new FormData();
     body.append("image", image, image.name || "pasted.png");
-    body.append("query", JSON.stringify(queryJson(state, offset)));
-    response = await fetch("/api/search", { method: "POST", body });
+    response = await fetch(url, { method: "POST", body });
   } else {
-    response = await fetch("/api/search?" + pageParams(state, offset).toString());
+    response = await fetch(url);
   }
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);

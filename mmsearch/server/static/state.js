@@ -1,8 +1,15 @@
 // The search's state lives in the URL, so a search can be bookmarked, shared and reloaded.
 // Keys: q, type, path, where (repeatable), color (repeatable), after, before, sort, all,
 // more / less (asset ids, repeatable), like (an asset id as the example), k (page size).
+// The URL's keys are GET /api/search's parameters: the page's one query shape. It sends
+// them as they are, in the URL of a GET, or of a POST that uploads an image; parameters
+// the form has no field for (glob, min_width, taken_after, color_words, ...) ride along.
 
 export const PAGE = 24;
+
+const OWN = ["q", "type", "path", "where", "color", "after", "before", "sort", "all", "more",
+  "less", "like", "k"];
+const NEVER = ["token", "offset"]; // the guard's, and each page's own
 
 export function readState(search = window.location.search) {
   const p = new URLSearchParams(search);
@@ -21,6 +28,7 @@ export function readState(search = window.location.search) {
     less: ids("less"),
     like: ids("like")[0] || null,
     k: Math.min(Math.max(Number(p.get("k")) || PAGE, 1), 200),
+    extra: [...p].filter(([key]) => !OWN.includes(key) && !NEVER.includes(key)),
   };
 }
 
@@ -39,6 +47,7 @@ export function toSearchParams(state) {
   for (const id of state.less) p.append("less", String(id));
   if (state.like) p.set("like", String(state.like));
   if (state.k !== PAGE) p.set("k", String(state.k));
+  for (const [key, value] of state.extra) p.append(key, value);
   return p;
 }
 
@@ -56,39 +65,11 @@ export function hasQuery(state, image) {
   );
 }
 
-// GET /api/search parameters of one page.
+// /api/search parameters of one page (GET, or POST with an uploaded image).
 export function pageParams(state, offset) {
   const p = toSearchParams(state);
   p.delete("k");
   p.set("k", String(state.k));
   p.set("offset", String(offset));
   return p;
-}
-
-// The JSON query (Query.to_dict() shape) sent with an uploaded image.
-export function queryJson(state, offset) {
-  const tags = {};
-  for (const w of state.where) {
-    const at = w.indexOf("=");
-    tags[w.slice(0, at)] = w.slice(at + 1);
-  }
-  const parts = [];
-  if (state.q.trim()) parts.push({ kind: "text", value: state.q.trim() });
-  if (state.like) parts.push({ kind: "asset", value: String(state.like) });
-  for (const c of state.color) parts.push({ kind: "color", value: c });
-  const filters = { tags };
-  if (state.type) filters.modalities = [state.type];
-  if (state.path) filters.paths = [state.path];
-  if (state.after) filters.modified_after = state.after;
-  if (state.before) filters.modified_before = state.before;
-  return {
-    parts,
-    filters,
-    limit: state.k,
-    offset,
-    sort: state.sort,
-    cutoff: !state.all,
-    more_like: state.more,
-    less_like: state.less,
-  };
 }
