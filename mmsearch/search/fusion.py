@@ -391,30 +391,45 @@ def separation_cut(
 
     For each drop ``scores[i] - scores[i+1]`` (sorted best first) with at least
     ``min_tail`` scores after it, among the first ``window``, compare it with
-    the standard deviation of all the scores below it; cut after the drop with the
-    largest ratio when that ratio exceeds ``sigmas``. Unlike the rank-scaled
-    gap rule of :func:`adaptive_cutoff`, it needs no assumption about the tail's
-    shape, and holds for small indexes whose scores are spread evenly: without
-    a gap, the top drop of n Gaussian scores is a fraction of one standard
-    deviation of the rest (about 0.3 for n = 10,000), far below 3.
+    the spread of all the scores below it; cut after the drop with the largest
+    ratio when that ratio exceeds ``sigmas``. Unlike the rank-scaled gap rule of
+    :func:`adaptive_cutoff`, it needs no assumption about the tail's shape, and
+    holds for small indexes whose scores are spread evenly: without a gap, the
+    top drop of n Gaussian scores is a fraction of one standard deviation of the
+    rest (about 0.3 for n = 10,000), far below 3.
+
+    The spread is the median absolute deviation scaled to a standard deviation
+    (:func:`robust_spread`), not the standard deviation itself: a few candidates
+    far below the rest (a blank image, a text in another language) would
+    inflate the standard deviation and hide a head that stands apart.
     """
     s = np.asarray(scores, dtype=np.float64)
     n = min(window, len(s) - min_tail)
     if n <= 0:
         return None
-    # the std of every tail s[i+1:] at once, from suffix sums (centred, so no cancellation)
-    x = s - s.mean()
-    sums = np.cumsum(x[::-1])[::-1]
-    squares = np.cumsum((x * x)[::-1])[::-1]
-    after = np.arange(1, n + 1)
-    count = len(s) - after
-    mean = sums[after] / count
-    spread = np.sqrt(np.clip(squares[after] / count - mean * mean, 0.0, None))
+    spread = np.array([robust_spread(s[i + 1 :]) for i in range(n)])
     drop = s[:n] - s[1 : n + 1]
     usable = (spread > 1e-12) & (drop > 0)  # a flat tail or a tie is no separation
     ratio = np.where(usable, drop / np.where(usable, spread, 1.0), 0.0)
     best = int(np.argmax(ratio))  # the first of equal ratios
     return best + 1 if ratio[best] > sigmas else None
+
+
+MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): the MAD of a Gaussian times this is its sigma
+
+
+def robust_spread(values: Sequence[float] | np.ndarray) -> float:
+    """The median absolute deviation of ``values``, scaled to a standard deviation.
+
+    For Gaussian scores it estimates the same sigma as the standard deviation,
+    but up to half the values can lie anywhere without moving it (breakdown
+    point 50%; Rousseeuw & Croux, "Alternatives to the Median Absolute
+    Deviation", JASA 1993). 0.0 for fewer than two values.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(v - np.median(v))))
 
 
 def calibrate_modalities(

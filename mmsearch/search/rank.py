@@ -20,12 +20,12 @@ Why each rule is what it is: ``docs/design.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mmsearch.search.color import ColorPart, ColorView, color_notes, color_parts
+from mmsearch.search.color import ColorPart, color_notes, color_parts
 from mmsearch.search.fusion import (
     adaptive_cutoff,
     calibrate_modalities,
@@ -81,37 +81,243 @@ def rank(
     feedback: tuple[np.ndarray, np.ndarray],
 ) -> SearchResult:
     """Run ``query`` (already validated and encoded) against ``searcher``."""
-    colors = color_parts(query)
-    parts = [p for p in parts if p.part.kind != "color"]  # colours have no vector
-    background = searcher.background()
-    want = max(OVERFETCH_RESULTS * (query.offset + query.limit), MIN_CANDIDATES)
-    pool: dict[Key, Candidate] = {}
-    lists = [
-        _ranking(searcher, label, vec, weight, want, allowed, background, query, pool)
-        for label, vec, weight in _query_vectors(query, parts, feedback)
-    ]
-    lists += [_color_ranking(searcher, c, want, allowed, pool) for c in colors]
-    if _fusion_of(query, len(lists)) == "weighted":
-        _complete_color_rankings(searcher, colors, lists[len(lists) - len(colors) :], pool)
-    fused = _fuse(query, lists)
-    vectors = searcher.vectors_of([c.segment_id for c in pool.values()])
-    negatives = [p for p in parts if p.part.negative]
-    if query.fusion != "vector":
-        fused = _drop_negatives(fused, pool, vectors, negatives, query, background)
-    if query.cutoff:
-        kept = set().union(*(lst.keep for lst in lists))
-        fused = {k: v for k, v in fused.items() if k in kept}
-    positives = [p for p in parts if not p.part.negative]
-    sims = {k: _similarities(vectors.get(pool[k].segment_id), positives) for k in fused}
-    if query.min_score is not None:
-        fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= query.min_score}
-    hits = _hits(fused, pool, sims, lists, query, negatives, vectors, searcher.colors)
-    hits = _collapse_and_diversify(hits, vectors, query, searcher.duplicate_floor(background))
-    if query.sort == "time":
-        hits.sort(key=lambda h: h.time or "", reverse=True)
-    total = len(hits)
-    page = hits[query.offset : query.offset + query.limit]
-    return SearchResult(page, total, query.fusion, notes=color_notes(searcher.colors, colors))
+    run = _Run.start(searcher, query, parts, allowed, feedback)
+    run.retrieve()
+    fused = run.drop_negatives(run.fuse())
+    fused = run.apply_cutoff(fused)
+    return run.page(run.collapse_and_diversify(run.hits(fused)))
+
+
+@dataclass
+class _Run:
+    """One query's ranking: what every step reads, and what the steps build up.
+
+    The steps are the methods, called in the order of the module docstring;
+    ``pool`` (the best candidate per key, over every ranking), ``lists`` (one
+    ranking per query vector or colour part), ``vectors`` (the stored vector
+    of each pooled segment) and ``similarities`` (each kept key's cosine to
+    each positive part) fill in as they run.
+    """
+
+    searcher: Searcher
+    query: Query
+    parts: list[EncodedPart]  # the parts with a vector: every kind but colours
+    colors: list[ColorPart]
+    allowed: np.ndarray | None
+    feedback: tuple[np.ndarray, np.ndarray]
+    background: dict[str, np.ndarray]
+    want: int  # candidates fetched per ranking
+    pool: dict[Key, Candidate] = field(default_factory=dict)
+    lists: list[_List] = field(default_factory=list)
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    similarities: dict[Key, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls,
+        searcher: Searcher,
+        query: Query,
+        parts: list[EncodedPart],
+        allowed: np.ndarray | None,
+        feedback: tuple[np.ndarray, np.ndarray],
+    ) -> _Run:
+        return cls(
+            searcher=searcher,
+            query=query,
+            parts=[p for p in parts if p.part.kind != "color"],  # colours have no vector
+            colors=color_parts(query),
+            allowed=allowed,
+            feedback=feedback,
+            background=searcher.background(),
+            want=max(OVERFETCH_RESULTS * (query.offset + query.limit), MIN_CANDIDATES),
+        )
+
+    @property
+    def positives(self) -> list[EncodedPart]:
+        return [p for p in self.parts if not p.part.negative]
+
+    @property
+    def negatives(self) -> list[EncodedPart]:
+        return [p for p in self.parts if p.part.negative]
+
+    def retrieve(self) -> None:
+        """Steps 1 to 3: one ranking per query vector and per colour part."""
+        vectors = _query_vectors(self.query, self.parts, self.feedback)
+        self.lists = [self._ranking(label, vec, weight) for label, vec, weight in vectors]
+        self.lists += [self._color_ranking(c) for c in self.colors]
+        if _fusion_of(self.query, len(self.lists)) == "weighted":
+            self._complete_color_rankings(self.lists[len(self.lists) - len(self.colors) :])
+        self.vectors = self.searcher.vectors_of([c.segment_id for c in self.pool.values()])
+
+    def _ranking(self, label: str, vector: np.ndarray, weight: float) -> _List:
+        """One query vector's ranking (its views fused), and what its cutoff keeps."""
+        found = self.searcher.candidates(vector, self.want, self.allowed)
+        scores, best, bg = _fuse_views(found, vector, self.background)
+        for key, cand in best.items():
+            if key not in self.pool or cand.similarity > self.pool[key].similarity:
+                self.pool[key] = cand
+        raw = {k: c.similarity for k, c in best.items()}
+        keep = _cutoff(scores, bg) if self.query.cutoff and scores else set()
+        ocr = {k: per["textual"] for k, per in found.items() if _is_ocr(per.get("textual"))}
+        return _List(label, vector, weight, raw, scores, keep, ocr)
+
+    def _color_ranking(self, part: ColorPart) -> _List:
+        """One colour part's ranking: matching pictures by coverage, best first.
+
+        A given colour part keeps all its matches past the relevance cutoff (it
+        is a query of its own: ``--color red`` lists the red pictures); a colour
+        word only reorders what the other parts found (``"a red car"`` lists cars,
+        red ones first, never a red apple).
+        """
+        colors = self.searcher.colors
+        found = colors.ranking(part.color, self.want, self.allowed, also=set(self.pool))
+        new = {k: v for k, v in found.items() if k not in self.pool}
+        self.pool.update(self.searcher.candidates_for(new))
+        scores = {k: cov for k, (_, cov) in found.items() if k in self.pool}
+        keep = set() if part.from_words else set(scores)
+        return _List(part.label, None, part.weight, dict(scores), scores, keep, {})
+
+    def _complete_color_rankings(self, lists: list[_List]) -> None:
+        """Weighted fusion: give each colour ranking every candidate, with its true coverage.
+
+        Weighted fusion puts each ranking on one scale (min-max or z-scores) over
+        the items it holds. A colour ranking of only its matches would be scaled
+        against itself (one match alone normalises to nothing); over all candidates
+        its matches stand out from the pictures without the colour (coverage 0).
+        Ranks, and so RRF, are left as they are: only matches count there.
+        """
+        for part, lst in zip(self.colors, lists, strict=True):
+            full = self.searcher.colors.coverage_of(part.color, set(self.pool))
+            lst.scores = {**full, **lst.scores}
+            lst.raw = dict(lst.scores)
+
+    def fuse(self) -> dict[Key, float]:
+        """Step 4: the rankings fused; ``vector`` fusion has one, unless colour parts add theirs."""
+        if not self.lists:
+            return {}
+        if len(self.lists) == 1:  # under vector fusion, more than one means colour rankings
+            return dict(self.lists[0].scores)
+        rankings = [lst.scores for lst in self.lists]
+        weights = [lst.weight for lst in self.lists]
+        if _fusion_of(self.query, len(self.lists)) == "rrf":
+            return rrf(rankings, weights)
+        return weighted_fusion(rankings, weights, method=self.query.normaliser)
+
+    def drop_negatives(self, fused: dict[Key, float]) -> dict[Key, float]:
+        """Step 5 (late modes; ``vector`` fusion subtracted them from the query vector)."""
+        if self.query.fusion == "vector":
+            return fused
+        for neg in self.negatives:
+            threshold = self.query.negative_threshold
+            if threshold is None:
+                sample = [v @ neg.vector for v in self.background.values()]
+                if not sample:
+                    continue
+                threshold = float(np.percentile(np.concatenate(sample), NEGATIVE_PERCENTILE))
+            to_negative = {
+                k: float(self.vectors[self.pool[k].segment_id] @ neg.vector) for k in fused
+            }
+            fused = exclude_similar(fused, to_negative, threshold)
+        return fused
+
+    def apply_cutoff(self, fused: dict[Key, float]) -> dict[Key, float]:
+        """Step 6: what some ranking's cutoff keeps, then ``min_score`` on the best cosine."""
+        if self.query.cutoff:
+            kept = set().union(*(lst.keep for lst in self.lists))
+            fused = {k: v for k, v in fused.items() if k in kept}
+        positives = self.positives
+        self.similarities = {
+            k: _similarities(self.vectors.get(self.pool[k].segment_id), positives) for k in fused
+        }
+        floor = self.query.min_score
+        if floor is not None:
+            sims = self.similarities
+            fused = {k: v for k, v in fused.items() if max(sims[k], default=-1.0) >= floor}
+        return fused
+
+    def hits(self, fused: dict[Key, float]) -> list[Hit]:
+        """Step 7: results best first, files as they are, video frames merged into moments."""
+        pool, sims = self.pool, self.similarities
+        frames = [(score, pool[k]) for k, score in fused.items() if k.is_frame]
+        hits = [_hit(pool[k], score, sims[k]) for k, score in fused.items() if not k.is_frame]
+        for moment in group_moments(frames, moment_margin(s for s, _ in frames)):
+            score, best = moment.best
+            hit = _hit(best, score, sims[best.key])
+            hit.start, hit.end = moment.start, moment.end
+            hits.append(hit)
+        ranks = [{k: i for i, k in enumerate(ranked(lst.scores), start=1)} for lst in self.lists]
+        ocr = {k: c for lst in self.lists for k, c in lst.ocr.items()}
+        for hit in hits:
+            if hit.key in ocr:
+                hit.ocr_line = ocr[hit.key].snippet
+            hit.explain = self._explain(hit, ranks)
+        hits.sort(key=lambda h: (-h.score, h.path, h.start or 0.0))
+        return hits
+
+    def _explain(self, hit: Hit, ranks: list[dict[Key, int]]) -> dict[str, Any]:
+        """Why ``hit`` ranks where it does: each ranking's view of it, palette, negatives."""
+        vec = self.vectors.get(hit.segment_id)
+        explain: dict[str, Any] = {
+            "fusion": self.query.fusion,
+            "segment_id": hit.segment_id,
+            "view": hit.view,
+            "parts": [
+                _explain_part(lst, rank_of, hit.key, vec)
+                for lst, rank_of in zip(self.lists, ranks, strict=True)
+            ],
+        }
+        if any(lst.vector is None for lst in self.lists):
+            explain["palette"] = self.searcher.colors.describe(hit.key)
+        negatives = self.negatives
+        if negatives and vec is not None:
+            explain["negatives"] = [
+                {"part": n.part.describe(), "similarity": round(float(vec @ n.vector), 6)}
+                for n in negatives
+            ]
+        return explain
+
+    def collapse_and_diversify(self, hits: list[Hit]) -> list[Hit]:
+        """Step 8: near-duplicates folded into their best hit, then optionally MMR."""
+        if len(hits) < 2:
+            return hits
+        query, vectors = self.query, self.vectors
+        dim = next(iter(vectors.values())).shape[0] if vectors else 1
+        matrix = np.stack([vectors.get(h.segment_id, np.zeros(dim, np.float32)) for h in hits])
+        order = list(range(len(hits)))
+        if query.collapse is not None:
+            floor = self.searcher.duplicate_floor(self.background)
+            threshold = min(1.0, max(query.collapse, floor))
+            groups = collapse_near_duplicates(order, matrix, threshold=threshold)
+            for kept, folded in groups:
+                hits[kept].duplicates = [hits[i].path for i in folded]
+            order = [kept for kept, _ in groups]
+        if query.diverse and len(order) > 1:
+            scores = np.asarray([hits[i].score for i in order], dtype=np.float64)
+            spread = float(scores.max() - scores.min()) or 1.0
+            relevance = list((scores - scores.min()) / spread)
+            order = mmr(order, relevance, matrix[order], k=len(order), lambda_=MMR_LAMBDA)
+        return [hits[i] for i in order]
+
+    def page(self, hits: list[Hit]) -> SearchResult:
+        """Step 9: order (score, or time) and the page asked for."""
+        query = self.query
+        if query.sort == "time":
+            hits.sort(key=lambda h: h.time or "", reverse=True)
+        page = hits[query.offset : query.offset + query.limit]
+        notes = color_notes(self.searcher.colors, self.colors)
+        return SearchResult(page, len(hits), query.fusion, notes=notes)
+
+
+def _cutoff(scores: dict[Key, float], background: np.ndarray | None) -> set[Key]:
+    """The keys one ranking keeps: the adaptive cutoff, cut shorter where a head stands apart."""
+    order = ranked(scores)
+    values = [scores[k] for k in order]
+    floor = None
+    if background is not None and len(background) >= MIN_BACKGROUND:
+        floor = list(background)
+    n = adaptive_cutoff(values, background=floor, background_percentile=CUTOFF_PERCENTILE)
+    head = separation_cut(values)
+    return set(order[: min(n, head) if head is not None else n])
 
 
 def _query_vectors(
@@ -134,74 +340,6 @@ def _query_vectors(
         weights = [-p.part.weight if p.part.negative else p.part.weight for p in parts]
         return [("query", adjust(early_fusion(stacked, weights)), 1.0)]
     return [(p.part.describe(), adjust(p.vector), p.part.weight) for p in positives]
-
-
-def _ranking(
-    searcher: Searcher,
-    label: str,
-    vector: np.ndarray,
-    weight: float,
-    want: int,
-    allowed: np.ndarray | None,
-    background: dict[str, np.ndarray],
-    query: Query,
-    pool: dict[Key, Candidate],
-) -> _List:
-    found = searcher.candidates(vector, want, allowed)
-    scores, best, bg = _fuse_views(found, vector, background)
-    for key, cand in best.items():
-        if key not in pool or cand.similarity > pool[key].similarity:
-            pool[key] = cand
-    raw = {k: c.similarity for k, c in best.items()}
-    keep: set[Key] = set()
-    if query.cutoff and scores:
-        order = ranked(scores)
-        values = [scores[k] for k in order]
-        floor = list(bg) if bg is not None and len(bg) >= MIN_BACKGROUND else None
-        n = adaptive_cutoff(values, background=floor, background_percentile=CUTOFF_PERCENTILE)
-        head = separation_cut(values)
-        keep = set(order[: min(n, head) if head is not None else n])
-    ocr = {k: per["textual"] for k, per in found.items() if _is_ocr(per.get("textual"))}
-    return _List(label, vector, weight, raw, scores, keep, ocr)
-
-
-def _color_ranking(
-    searcher: Searcher,
-    part: ColorPart,
-    want: int,
-    allowed: np.ndarray | None,
-    pool: dict[Key, Candidate],
-) -> _List:
-    """One colour part's ranking: matching pictures by coverage, best first.
-
-    A given colour part keeps all its matches past the relevance cutoff (it
-    is a query of its own: ``--color red`` lists the red pictures); a colour
-    word only reorders what the other parts found (``"a red car"`` lists cars,
-    red ones first, never a red apple).
-    """
-    found = searcher.colors.ranking(part.color, want, allowed, also=set(pool))
-    new = {k: v for k, v in found.items() if k not in pool}
-    pool.update(searcher.candidates_for(new))
-    scores = {k: cov for k, (_, cov) in found.items() if k in pool}
-    keep = set() if part.from_words else set(scores)
-    return _List(part.label, None, part.weight, dict(scores), scores, keep, {})
-
-
-def _complete_color_rankings(
-    searcher: Searcher, colors: list[ColorPart], lists: list[_List], pool: dict[Key, Candidate]
-) -> None:
-    """Weighted fusion: give each colour ranking every candidate, with its true coverage.
-
-    Weighted fusion puts each ranking on one scale (min-max or z-scores) over
-    the items it holds. A colour ranking of only its matches would be scaled
-    against itself (one match alone normalises to nothing); over all candidates
-    its matches stand out from the pictures without the colour (coverage 0).
-    Ranks, and so RRF, are left as they are: only matches count there.
-    """
-    for part, lst in zip(colors, lists, strict=True):
-        full = searcher.colors.coverage_of(part.color, set(pool))
-        lst.scores = {**full, **lst.scores}
-        lst.raw = dict(lst.scores)
 
 
 def _is_ocr(cand: Candidate | None) -> bool:
@@ -243,19 +381,6 @@ def _fuse_views(
     return scores, best, np.concatenate(bg) if bg else None
 
 
-def _fuse(query: Query, lists: list[_List]) -> dict[Key, float]:
-    """Fuse the rankings; ``vector`` fusion has one ranking, unless colour parts add theirs."""
-    if not lists:
-        return {}
-    if len(lists) == 1:  # under vector fusion, more than one means colour rankings
-        return dict(lists[0].scores)
-    rankings = [lst.scores for lst in lists]
-    weights = [lst.weight for lst in lists]
-    if _fusion_of(query, len(lists)) == "rrf":
-        return rrf(rankings, weights)
-    return weighted_fusion(rankings, weights, method=query.normaliser)
-
-
 def _fusion_of(query: Query, n_lists: int) -> str:
     """The late fusion that combines ``n_lists`` rankings: the query's, or for ``vector``
     fusion (one ranking, plus colour rankings) ``VECTOR_COLOR_FUSION``."""
@@ -264,75 +389,10 @@ def _fusion_of(query: Query, n_lists: int) -> str:
     return query.fusion
 
 
-def _drop_negatives(
-    fused: dict[Key, float],
-    pool: dict[Key, Candidate],
-    vectors: dict[int, np.ndarray],
-    negatives: list[EncodedPart],
-    query: Query,
-    background: dict[str, np.ndarray],
-) -> dict[Key, float]:
-    for neg in negatives:
-        threshold = query.negative_threshold
-        if threshold is None:
-            sample = [v @ neg.vector for v in background.values()]
-            if not sample:
-                continue
-            threshold = float(np.percentile(np.concatenate(sample), NEGATIVE_PERCENTILE))
-        to_negative = {k: float(vectors[pool[k].segment_id] @ neg.vector) for k in fused}
-        fused = exclude_similar(fused, to_negative, threshold)
-    return fused
-
-
 def _similarities(vector: np.ndarray | None, parts: list[EncodedPart]) -> list[float]:
     if vector is None:
         return []
     return [float(vector @ p.vector) for p in parts]
-
-
-def _hits(
-    fused: dict[Key, float],
-    pool: dict[Key, Candidate],
-    sims: dict[Key, list[float]],
-    lists: list[_List],
-    query: Query,
-    negatives: list[EncodedPart],
-    vectors: dict[int, np.ndarray],
-    searcher_colors: ColorView,
-) -> list[Hit]:
-    """Results best first: files as they are, video frames merged into moments."""
-    frames = [(score, pool[k]) for k, score in fused.items() if k.is_frame]
-    hits = [_hit(pool[k], score, sims[k]) for k, score in fused.items() if not k.is_frame]
-    for moment in group_moments(frames, moment_margin(s for s, _ in frames)):
-        score, best = moment.best
-        hit = _hit(best, score, sims[best.key])
-        hit.start, hit.end = moment.start, moment.end
-        hits.append(hit)
-    ranks = [{k: i for i, k in enumerate(ranked(lst.scores), start=1)} for lst in lists]
-    ocr = {k: c for lst in lists for k, c in lst.ocr.items()}
-    for hit in hits:
-        key = hit.key
-        if key in ocr:
-            hit.ocr_line = ocr[key].snippet
-        vec = vectors.get(hit.segment_id)
-        hit.explain = {
-            "fusion": query.fusion,
-            "segment_id": hit.segment_id,
-            "view": hit.view,
-            "parts": [
-                _explain_part(lst, rank_of, key, vec)
-                for lst, rank_of in zip(lists, ranks, strict=True)
-            ],
-        }
-        if any(lst.vector is None for lst in lists):
-            hit.explain["palette"] = searcher_colors.describe(key)
-        if negatives and vec is not None:
-            hit.explain["negatives"] = [
-                {"part": n.part.describe(), "similarity": round(float(vec @ n.vector), 6)}
-                for n in negatives
-            ]
-    hits.sort(key=lambda h: (-h.score, h.path, h.start or 0.0))
-    return hits
 
 
 def _explain_part(
@@ -351,25 +411,3 @@ def _explain_part(
 
 def _hit(cand: Candidate, score: float, sims: list[float]) -> Hit:
     return Hit.from_match(cand, float(score), max(sims, default=cand.similarity))
-
-
-def _collapse_and_diversify(
-    hits: list[Hit], vectors: dict[int, np.ndarray], query: Query, floor: float
-) -> list[Hit]:
-    if len(hits) < 2:
-        return hits
-    dim = next(iter(vectors.values())).shape[0] if vectors else 1
-    matrix = np.stack([vectors.get(h.segment_id, np.zeros(dim, np.float32)) for h in hits])
-    order = list(range(len(hits)))
-    if query.collapse is not None:
-        threshold = min(1.0, max(query.collapse, floor))
-        groups = collapse_near_duplicates(order, matrix, threshold=threshold)
-        for kept, folded in groups:
-            hits[kept].duplicates = [hits[i].path for i in folded]
-        order = [kept for kept, _ in groups]
-    if query.diverse and len(order) > 1:
-        scores = np.asarray([hits[i].score for i in order], dtype=np.float64)
-        spread = float(scores.max() - scores.min()) or 1.0
-        relevance = list((scores - scores.min()) / spread)
-        order = mmr(order, relevance, matrix[order], k=len(order), lambda_=MMR_LAMBDA)
-    return [hits[i] for i in order]

@@ -360,3 +360,41 @@ def test_separation_cut_finds_a_clear_head_and_leaves_noise_alone() -> None:
         gapless = sorted(np.random.default_rng(seed).normal(0, 1, 10_000), reverse=True)
         assert separation_cut(gapless) is None
     assert separation_cut([0.5, 0.4]) is None  # too short to judge
+
+
+def test_separation_cut_is_not_hidden_by_a_few_outliers_far_below() -> None:
+    """The Quick start's query ("a cup of coffee" over scikit-image's photos, offline
+    model): coffee stands apart, and a few blanks far below the slope inflated the
+    standard deviation of the tail enough to hide it."""
+    from mmsearch.search.fusion import separation_cut
+
+    head, slope = 0.447, [0.332, 0.328, 0.3, 0.29, 0.274, 0.273, 0.272, 0.271, 0.271]
+    slope += [0.269, 0.268, 0.267, 0.265, 0.264, 0.262, 0.261, 0.255, 0.254, 0.253, 0.253]
+    slope += [0.25, 0.25, 0.238, 0.235, 0.234, 0.226, 0.219]
+    assert separation_cut([head, *slope]) == 1
+    assert separation_cut([head, *slope, 0.058]) == 1
+    assert separation_cut([head, *slope, 0.06, 0.05, 0.04]) == 1
+    rng = np.random.default_rng(7)
+    noise = sorted(rng.normal(0.2, 0.02, 60), reverse=True)
+    assert separation_cut([0.93, 0.92, 0.9, *noise, -0.5, -0.6, -0.7]) == 3
+
+
+def test_separation_cut_leaves_noise_with_outliers_alone() -> None:
+    from mmsearch.search.fusion import separation_cut
+
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        tail = sorted([*rng.normal(0, 1, 500), -8.0, -9.0, -10.0], reverse=True)
+        assert separation_cut(tail) is None  # low outliers make no head
+    assert separation_cut([0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.1]) is None  # a flat tail
+
+
+def test_robust_spread_is_sigma_for_gaussians_and_ignores_a_few_outliers() -> None:
+    from mmsearch.search.fusion import robust_spread
+
+    values = np.random.default_rng(11).normal(5.0, 2.0, 20_000)
+    assert robust_spread(values) == pytest.approx(2.0, rel=0.03)
+    spoiled = np.concatenate([values[:200], [-1e6, 1e6, 1e9]])
+    assert robust_spread(spoiled) == pytest.approx(robust_spread(values[:200]), rel=0.05)
+    assert robust_spread([1.0]) == 0.0
+    assert robust_spread([]) == 0.0
