@@ -83,13 +83,22 @@ class PathError(MmsearchError):
     exit_code = 2
 
 
-def import_optional(module: str, extra: str, purpose: str) -> object:
-    """Import ``module`` or raise :class:`MissingDependencyError` naming the extra."""
+def import_optional(module: str, extra: str | None, purpose: str) -> object:
+    """Import ``module`` or raise :class:`MissingDependencyError` saying how to get it.
+
+    ``extra`` names the ``mmsearch[extra]`` that brings the module; ``None`` means the
+    default install carries it, so a missing one is a broken install.
+    """
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        fix = (
+            f"pip install 'mmsearch[{extra}]'"
+            if extra
+            else "it is part of the default install: pip install --force-reinstall mmsearch"
+        )
         raise MissingDependencyError(
-            f"{purpose} needs the '{module}' package: pip install 'mmsearch[{extra}]' ({exc})"
+            f"{purpose} needs the '{module}' package: {fix} ({exc})"
         ) from exc

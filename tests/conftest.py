@@ -27,6 +27,8 @@ import pytest
 
 from tests.support.media import COLOURS, solid
 
+pytest_plugins = ["pytester"]  # tests/unit/test_deps.py runs a test module of its own
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 _CACHE = tempfile.TemporaryDirectory(prefix="mmsearch-test-cache-")

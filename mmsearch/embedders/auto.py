@@ -10,6 +10,7 @@ once.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 from typing import Any
@@ -121,11 +122,14 @@ def choose_embedder(settings: Settings) -> tuple[Embedder, str | None]:
 
     tag = f"{settings.clip_model}/{settings.pretrained}"
     why = f"open_clip weights {tag} are not on disk and the model hub is not reachable"
-    try:
-        if cached_weights(settings.clip_model, settings.pretrained) or hub_reachable():
-            return create_embedder("openclip", **clip), None
-    except MmsearchError as exc:
-        why = f"open_clip weights {tag} could not be loaded ({exc})"
+    if importlib.util.find_spec("open_clip") is None:
+        why = "open_clip is not installed (pip install 'mmsearch[clip]')"
+    else:
+        try:
+            if cached_weights(settings.clip_model, settings.pretrained) or hub_reachable():
+                return create_embedder("openclip", **clip), None
+        except MmsearchError as exc:
+            why = f"open_clip weights {tag} could not be loaded ({exc})"
     embedder = create_embedder("offline", **embedder_options("offline", settings))
     notice = (
         f"using the offline model ({embedder.identity.model}) because {why}; "

@@ -28,7 +28,7 @@ from mmsearch.errors import (
     import_optional,
 )
 
-EXTRA = "offline"
+EXTRA = None  # the offline model is part of the default install
 PURPOSE = "the offline embedder"
 
 _lock = threading.RLock()
@@ -94,7 +94,7 @@ def load_text_model(device: str) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        st: Any = import_optional("sentence_transformers", EXTRA, PURPOSE)
+        st: Any = import_optional("sentence_transformers", "dev", "the reference text encoder")
         try:
             with quiet_loading():
                 model = st.SentenceTransformer(str(folder), device=device)

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from mmsearch import Engine
+from tests.support.deps import need
 from tests.support.media import solid
 
 pytestmark = [pytest.mark.model, pytest.mark.subprocess]
 
-pytest.importorskip("timm")
+need("timm")
 
 HEAVY = ("torch", "timm", "sentence_transformers", "transformers", "open_clip", "torchvision")
 

@@ -13,10 +13,11 @@ import pytest
 
 from mmsearch.embedders import minilm, offline_weights
 from mmsearch.embedders.offline import OfflineEmbedder
+from tests.support.deps import need
 
 pytestmark = pytest.mark.model
 
-pytest.importorskip("sentence_transformers")
+need("sentence_transformers")
 
 TEXTS = [
     "a cup of coffee",

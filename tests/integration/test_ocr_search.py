@@ -14,12 +14,13 @@ from PIL import Image, ImageDraw, ImageFont
 from mmsearch import Engine
 from mmsearch.cli import cli
 from mmsearch.search.query import Query
+from tests.support.deps import need
 from tests.support.media import solid
 from tests.support.videogen import make_video
 
 pytestmark = pytest.mark.model
 
-pytest.importorskip("rapidocr_onnxruntime")
+need("rapidocr_onnxruntime")
 
 
 def render(lines: list[str], size: tuple[int, int] = (900, 320)) -> Image.Image:

@@ -29,18 +29,19 @@ from mmsearch.embedders import (
 )
 from mmsearch.embedders.offline import OfflineEmbedder
 from mmsearch.errors import ConfigError
+from tests.support.deps import need
 
 pytestmark = pytest.mark.model
 
-pytest.importorskip("timm")
-pytest.importorskip("sentence_transformers")
+need("timm")
+need("sentence_transformers")
 
 SHAPE = (offline.NUM_CLASSES, offline.DIM)
 
 
 def _photos() -> dict[str, Image.Image]:
-    data = pytest.importorskip("skimage.data")
-    datasets = pytest.importorskip("sklearn.datasets")
+    data = need("skimage.data")
+    datasets = need("sklearn.datasets")
     arrays = {
         "astronaut": data.astronaut(),
         "coffee": data.coffee(),

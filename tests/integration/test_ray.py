@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from mmsearch import Engine
 from mmsearch.store.schema import Asset, Segment
+from tests.support.deps import need
 from tests.support.media import real_photos, solid
 from tests.support.videogen import make_video
 
-ray = pytest.importorskip("ray")
+ray = need("ray")
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 

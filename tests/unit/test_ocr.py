@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mmsearch.errors import ConfigError, MissingDependencyError
 from mmsearch.media import ocr
+from tests.support.deps import need
 
 pytestmark = pytest.mark.model
 
@@ -29,7 +30,7 @@ INVOICE_LINES = ["ACME WIDGETS", "Invoice total 42.50 EUR", "Thank you for your 
 
 
 def skimage_image(name: str) -> Image.Image:
-    skimage = pytest.importorskip("skimage")
+    skimage = need("skimage")
     return Image.open(Path(skimage.__file__).parent / "data" / name)
 
 
