@@ -116,9 +116,10 @@ def resolve_precision(precision: str | None = None) -> str:
     """Pick ``bf16`` or ``fp32`` for CPU inference.
 
     ``auto`` (the default) picks bf16 where the CPU
-    has native bf16 support: measured here, open_clip in bf16 runs about 3.5x
-    the fp32 speed with cosine >= 0.9999 to the fp32 embeddings. Elsewhere bf16
-    is emulated and slower, so fp32 is used.
+    has native bf16 support, where open_clip in bf16 is several times faster
+    than fp32 and its embeddings stay within rounding of fp32's
+    (docs/benchmarks.md, section "Ingest"). Elsewhere bf16 is emulated and
+    slower, so fp32 is used.
     """
     value = (precision or "auto").lower()
     if value not in PRECISIONS:

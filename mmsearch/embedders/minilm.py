@@ -1,11 +1,12 @@
 """all-MiniLM-L6-v2 in plain numpy: the offline model's text encoder without torch.
 
-A cold ``mmsearch search "text"`` used to spend about 9 s importing
-sentence-transformers, transformers and torch to run a 6-layer, 384-wide BERT
-on a handful of word pieces. This module runs the same network from the
+Importing sentence-transformers, transformers and torch to run a 6-layer,
+384-wide BERT on a handful of word pieces would cost a cold ``mmsearch search
+"text"`` far more than the search. This module runs the same network from the
 package's own ``model.safetensors`` with numpy alone, and tokenises with the
 ``tokenizers`` package (the same ``tokenizer.json`` sentence-transformers
-uses), so a query pays about 0.1 s to load it instead (see ``docs/coldstart.md``).
+uses), so a query pays only for loading it (see docs/coldstart.md, and
+docs/benchmarks.md, section "Cold start").
 
 What it computes is what sentence-transformers computes for this model
 (``modules.json``: Transformer, mean Pooling, Normalize): word pieces with
@@ -19,8 +20,8 @@ The weights file is memory-mapped (the safetensors format is an 8-byte header
 length, a JSON header and raw little-endian arrays): nothing is copied but the
 joined q/k/v matrices, and of the 47 MB word-embedding table a query reads
 only its own tokens' rows. ONNX Runtime was the alternative; ``import
-onnxruntime`` alone costs more than loading this module's model and encoding
-a query, and it would need an export step; see ``docs/coldstart.md``.
+onnxruntime`` alone costs about as much as loading this module's model and
+encoding a query, and it would need an export step; see docs/coldstart.md.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class _Layer:
         width = h.shape[1]
         head = width // HEADS
         # Contiguous operands throughout: numpy's batched matmul over strided views
-        # is ~250x slower than over contiguous ones.
+        # is far slower than over contiguous ones (docs/benchmarks.md, "Ingest").
         qkv = h @ self.qkv_w + self.qkv_b  # (n * L, 3W)
         qkv = np.ascontiguousarray(qkv.reshape(n, length, 3, HEADS, head).transpose(2, 0, 3, 1, 4))
         q, k, v = qkv[0], qkv[1], qkv[2]  # (n, H, L, d)
@@ -267,10 +268,10 @@ def _blas_controls() -> Any:
 def _one_blas_thread() -> Iterator[None]:
     """Run numpy's matrix products on one thread while any encode runs.
 
-    Measured here: a one-word query took 0.025 s on one BLAS thread and
-    0.15-1.0 s on OpenBLAS's default two while other processes kept the two
-    cores busy (its worker threads spin and wait for a core on every product);
-    on a long batch one thread was also faster under load. The first encode to
+    On a machine whose cores other processes keep busy, OpenBLAS's default
+    threads spin and wait for a core on every product, so even a one-word query
+    is many times slower than on one thread; on a long batch one thread was
+    also faster under load (docs/benchmarks.md, section "Ingest"). The first encode to
     enter saves the setting and the last to leave restores it. Best effort:
     where numpy's BLAS is not OpenBLAS, nothing changes.
     """

@@ -30,14 +30,15 @@ Texts (queries, passages, OCR lines and the class prompts) are encoded by
 :mod:`mmsearch.embedders.minilm`, the same network in plain numpy from the
 package's ``model.safetensors``, always in fp32 on the CPU: a text query
 imports neither torch nor sentence-transformers, and its vectors match
-sentence-transformers' to a cosine of 0.9999999. The classifier (timm, torch)
-is loaded only when images are embedded.
+sentence-transformers' to within rounding (docs/benchmarks.md, "Ingest").
+The classifier (timm, torch) is loaded only when images are embedded.
 
 Precision: the classifier runs in fp32 unless ``precision="bf16"`` is asked
-for explicitly; in bf16 it is about 2x faster, yet its small logit errors move
-some image vectors to cosine 0.998 of the fp32 ones, because ConSE sums a
-hundred fairly flat class weights. (``auto`` used to run the text encoder under
-bf16 autocast; the numpy encoder has no bf16 path and needs none.)
+for explicitly; in bf16 it is faster, yet its small logit errors move some
+image vectors measurably away from the fp32 ones, because ConSE sums a hundred
+fairly flat class weights (docs/benchmarks.md, section "Ingest"). (``auto`` used
+to run the text encoder under bf16 autocast; the numpy encoder has no bf16 path
+and needs none.)
 """
 
 from __future__ import annotations

@@ -6,47 +6,39 @@ recognition models run by onnxruntime, shipped inside the
 ``rapidocr-onnxruntime`` wheel (no network). These functions run in the
 indexer's decode worker processes: they take an upright Pillow image and
 return plain, picklable dataclasses. One RapidOCR instance per process, made
-on first use (0.3 s), onnxruntime on :data:`THREADS` thread: during indexing
-the workers and the model already use every core. On an idle 2-core machine
-2 threads OCR an invoice 1.5x faster for 1.3x the CPU; under load they were
-slower (see :func:`set_threads`, e.g. for an OCR-only pass).
+on first use, onnxruntime on :data:`THREADS` thread: during indexing the
+workers and the model already use every core, and a second thread only paid
+on an idle machine (see :func:`set_threads`, e.g. for an OCR-only pass).
 
-The gate. Full OCR costs 0.1-3 s per text image on one thread (recognition
-dominates: each line is scaled to 48 px high, so small dense text is dearest)
-and ~90 ms on a plain photo, against ~17 ms wall (29 ms CPU) per image for a
-JPEG decode plus the offline model. ``policy="auto"`` therefore asks
+The gate. Full OCR costs many times a JPEG decode plus the offline model
+(recognition dominates: each line is scaled to 48 px high, so small dense
+text is dearest), even on a plain photo. ``policy="auto"`` therefore asks
 :func:`ocr_gate` first. It runs only the text *detector* (its text map, no box
 fitting) on three strips of :data:`GATE_STRIP` px across the top, middle and
 bottom (:data:`GATE_STRIP_CENTRES`), cut at the resolution of the image shrunk
 to :data:`GATE_STRIP_SIDE` px, sharp enough for the small text of
 screenshots, documents, receipts, captions and subtitles; and a numpy
-pre-check (edge density) sends only ~10% of photo strips to the detector.
-Full OCR runs when a strip's text fraction reaches ``gate_threshold``.
-
-Measured with ``python -m benchmarks.ocr_gate`` (2-core CPU, one thread): the
-gate costs ~1 ms CPU on an 800 px image, ~6% of decode + offline model (~3.5%
-of its CPU). It passed 14 of 17 text images (missed: handwriting, an invoice
-lying small on a table, a small sign in a corner) and 0 of 41 photos and
-video frames; of 64 camera-size crops one passed, rightly ("YAMAHA" on a
-motorcycle). Photos score 0 (the detector is very clean; that crop 0.006),
-text 0.01 and up. A whole-image view (:data:`GATE_SIDE` = 160) also catches
-large text anywhere (the corner sign) but costs ~3.5 ms more (gate ~4-4.5
-ms, ~25% of the baseline's wall time, ~15% of its CPU): off by default.
+pre-check (edge density) sends only a small share of photo strips to the
+detector. Full OCR runs when a strip's text fraction reaches
+``gate_threshold``. What the gate costs against ingest and which images it
+lets through: ``python -m benchmarks.ocr_gate``, recorded in
+docs/benchmarks.md, section "OCR gate". A whole-image view
+(:data:`GATE_SIDE`) also catches large text anywhere but costs a sizeable
+share of the gate's budget: off by default.
 
 The gate needs no more than :data:`GATE_STRIP_SIDE` px: decode that (a JPEG
 draft, as cheap as the model's decode) and pass ``reload`` to
-:func:`ocr_image`, which decodes sharper only when full OCR runs. Decoding
-at 1600 px for every image costs ~7.4 ms, twice the gate with its own
-decode.
+:func:`ocr_image`, which decodes sharper only when full OCR runs; decoding
+every image at full OCR size would cost more than the gate itself.
 
 Full OCR detects lines on a copy shrunk to :data:`DET_SIDE` px (word recall
-0.95 at 640-1600 alike; images under it are enlarged up to 2x, which split
-two merged lines of ``page.png``), then recognises each line from the image
-at up to ``max_side`` (:data:`MAX_SIDE`), one line per batch: RapidOCR's
-padded batches of 6 were 1.5-3x slower and no more accurate. The direction
+did not change across detection sizes; images under it are enlarged up to
+2x, which split two merged lines of ``page.png``), then recognises each line
+from the image at up to ``max_side`` (:data:`MAX_SIDE`), one line per batch:
+RapidOCR's padded batches were slower and no more accurate. The direction
 classifier is skipped: images are upright. Lines under ``min_score`` are
-dropped (:data:`MIN_SCORE`: junk read off photos scores under 0.6, real lines
-0.8 and up), text is NFKC-normalised (the model emits full-width "（，"), and
+dropped (:data:`MIN_SCORE`: above what junk read off photos scores, below
+real lines), text is NFKC-normalised (the model emits full-width "（，"), and
 :func:`respace` puts back spaces the recogniser sometimes drops
 ("Date14March2024"): RapidOCR has no setting for that, its dictionary always
 has the space.
@@ -71,9 +63,10 @@ from mmsearch.kinds import OCR_POLICIES
 MAX_SIDE = 1600
 """Long side OCR recognises from; larger images are shrunk to it."""
 DET_SIDE = 960
-"""Long side full OCR detects lines at (word recall 0.95 at 640-1600 alike)."""
+"""Long side full OCR detects lines at (as good as larger: docs/benchmarks.md, "OCR gate")."""
 GATE_SIDE = 0
-"""Long side of the gate's whole-image view, 0 for none (160: ~3 ms more, large text anywhere)."""
+"""Long side of the gate's whole-image view, 0 for none (160 also finds large text anywhere, at a
+cost: docs/benchmarks.md, "OCR gate")."""
 GATE_STRIP = (448, 64)
 """Width and height in pixels of each gate strip."""
 GATE_STRIP_CENTRES = (0.1, 0.5, 0.92)

