@@ -86,7 +86,7 @@ class PathError(MmsearchError):
 def import_optional(module: str, extra: str | None, purpose: str) -> object:
     """Import ``module`` or raise :class:`MissingDependencyError` saying how to get it.
 
-    ``extra`` names the ``mmsearch[extra]`` that brings the module; ``None`` means the
+    ``extra`` names the extra that brings the module (``mmsearch[NAME]``); ``None`` means the
     default install carries it, so a missing one is a broken install.
     """
     import importlib

@@ -66,7 +66,9 @@ def verify_cmd(repair: bool, index: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "ok_after_repair": after.ok}))
     else:
-        click.echo(f"{report.segments} segments in SQLite, {report.vectors} vectors in FAISS")
+        click.echo(
+            f"{report.segments} segments in the metadata, {report.vectors} in the vector store"
+        )
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         for fix in report.repaired:

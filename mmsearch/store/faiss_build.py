@@ -41,7 +41,7 @@ TRAIN_ITERATIONS = 20  # k-means iterations, at each of the two levels
 
 def load_faiss() -> Any:
     """The ``faiss`` module, or an error naming the extra that installs it."""
-    return import_optional("faiss", "faiss", "the FAISS vector store")
+    return import_optional("faiss", None, "the FAISS vector store")
 
 
 def choose_kind(count: int, ann: str) -> str:

@@ -25,12 +25,12 @@ def _mean(im: Image.Image) -> np.ndarray:
     return np.asarray(im, np.float32).reshape(-1, 3).mean(axis=0)
 
 
-@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "bmp", "tiff", "gif", "heic"])
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "avif", "bmp", "tiff", "gif", "heic"])
 def test_every_image_format_decodes_to_rgb_at_model_size(tmp_path: Path, ext: str) -> None:
     register_heif()
     path = tmp_path / f"red.{ext}"
     img = solid((220, 30, 30), size=(640, 480))
-    img.save(path, **({"quality": 95} if ext in ("jpg", "webp", "heic") else {}))
+    img.save(path, **({"quality": 95} if ext in ("jpg", "webp", "avif", "heic") else {}))
     assert modality_of(str(path)) == "image"
     out = load_image(str(path), 224)
     assert out.image.mode == "RGB"
