@@ -18,6 +18,8 @@ View = Literal["pixels", "chunk", "frame", "ocr"]
 VIEWS: tuple[View, ...] = get_args(View)
 VISUAL_VIEWS: tuple[View, ...] = ("pixels", "frame")
 """Views read from pixels; the others (passages, OCR lines) are read from words."""
+MAIN_VIEW: dict[Modality, View] = {"image": "pixels", "text": "chunk", "video": "frame"}
+"""The view a file of each modality is indexed by first (others, like OCR lines, add to it)."""
 
 OcrPolicy = Literal["auto", "on", "off"]
 """When to read the words in pictures: a cheap detector decides, always, never."""

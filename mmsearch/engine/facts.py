@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from mmsearch.duplicates import TIERS, DuplicateFinder, DuplicateReport
 from mmsearch.engine.core import EngineCore
 from mmsearch.engine.opening import expand
 from mmsearch.errors import ConfigError, PathError
+from mmsearch.kinds import Modality
 from mmsearch.search.results import Hit
 from mmsearch.search.thumbnails import make_thumbnail
 from mmsearch.store.describe import describe_asset
@@ -25,7 +26,7 @@ class AssetLocation(NamedTuple):
 
     path: str
     root: str
-    modality: str
+    modality: Modality
     content_hash: str
     relpath: str
 
@@ -77,7 +78,7 @@ class Facts(EngineCore):
             return AssetLocation(
                 path=self.meta.abspath(asset),
                 root=asset.root.path,
-                modality=asset.modality,
+                modality=cast(Modality, asset.modality),
                 content_hash=asset.content_hash,
                 relpath=asset.relpath,
             )

@@ -33,7 +33,7 @@ from mmsearch.ingest.ahead import ahead
 from mmsearch.ingest.import_model import import_identity
 from mmsearch.ingest.import_rows import Rows, read_rows, vector_dim
 from mmsearch.ingest.report import IndexReport, Progress, ProgressCallback, Skip
-from mmsearch.kinds import MODALITIES, Modality, View
+from mmsearch.kinds import MAIN_VIEW, MODALITIES, Modality
 from mmsearch.store import roots as root_rules
 from mmsearch.store.database import first_line
 from mmsearch.store.ids import reserve_ids
@@ -44,7 +44,6 @@ from mmsearch.store.vectors import VectorStore
 
 __all__ = ["BulkImporter", "import_identity", "read_rows", "vector_dim"]  # the importer's faces
 
-VIEW_OF: dict[Modality, View] = {"image": "pixels", "text": "chunk", "video": "frame"}
 """The view of an imported row's segment: a file's one view per modality."""
 IMPORT_MARK = "imported"  # Asset.meta key: where the vectors came from
 _IN_LIST = 900  # values in one IN (...): under SQLite's oldest limit of 999 parameters
@@ -126,7 +125,7 @@ class BulkImporter:
             {
                 "id": seg_id,
                 "asset_id": asset_id,
-                "view": VIEW_OF[cast(Modality, modality)],
+                "view": MAIN_VIEW[cast(Modality, modality)],
                 "ord": ord_,
                 "t_start": start,
                 "t_end": end,

@@ -7,6 +7,7 @@ import math
 
 from mmsearch.engine import Engine
 from mmsearch.errors import QueryError
+from mmsearch.kinds import MAIN_VIEW
 from mmsearch.search.results import Hit
 from mmsearch.server.security import file_under_root
 
@@ -40,7 +41,7 @@ def asset_thumbnail(engine: Engine, asset_id: int, at: float | None = None, size
         modality=modality,
         asset_id=int(asset_id),
         segment_id=0,
-        view="frame" if modality == "video" else "pixels",
+        view=MAIN_VIEW[modality],
         score=0.0,
         best_time=when,
     )
