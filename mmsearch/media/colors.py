@@ -20,6 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmsearch.errors import QueryError
+from mmsearch.media.color_words import (
+    CJK,
+    CJK_NOT_AFTER,
+    KATAKANA,
+    MOSTLY_CJK,
+    MOSTLY_WORDS,
+    WORDS,
+    normalise_text,
+    word_key,
+)
 from mmsearch.media.palette import srgb_to_lab
 
 # name, sRGB centre, family. Centres are typical of photographs (a red car,
@@ -158,25 +168,73 @@ def nearest_names(lab: np.ndarray, chunk: int = 65536) -> np.ndarray:
     return out.reshape(np.shape(lab)[:-1])
 
 
-# colour words in running text: longest names first so "dark green" wins over "green"
-_WORDS = sorted([*NAMES, *ALIASES], key=lambda w: -len(w))
+# Colour words in running text, in English and in zh, ja, de, es, fr, ru and ar
+# (mmsearch/media/color_words.py). One pattern, longest words first, so "dark
+# green" wins over "green" and 粉红色 over 红色. Whole words, case-insensitive,
+# except CJK forms (substrings: the safe list) and katakana (whole katakana runs).
+_ENGLISH = {*NAMES, *ALIASES}
+_WORDS = sorted([*_ENGLISH, *(w for w in WORDS if w not in _ENGLISH)], key=lambda w: -len(w))
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"[\s-]+") for w in words)
+
+
+def _is_arabic(word: str) -> bool:
+    return any("\u0600" <= c <= "\u06ff" for c in word)
+
+
+_CJK_WORDS = sorted(CJK, key=lambda w: -len(w))
+_KANA = "[\u30a1-\u30fa\u30fc]"  # katakana letters and the long-vowel mark
 _WORD_RE = re.compile(
-    r"\b(" + "|".join(re.escape(w).replace(r"\ ", r"[\s-]+") for w in _WORDS) + r")\b",
+    r"(?<!\w)(?P<word>" + _alternation([w for w in _WORDS if not _is_arabic(w)]) + r")(?!\w)"
+    # an Arabic word may carry a proclitic: و ف (and), ال (the), بال كال لل (with/as/for the)
+    r"|(?<!\w)(?:[وف]?(?:[بك]?ال|لل)|[وف])?(?P<ar>"
+    + _alternation([w for w in _WORDS if _is_arabic(w)])
+    + r")(?!\w)"
+    + "|(?P<cjk>"
+    + "|".join(
+        (f"(?<!{re.escape(CJK_NOT_AFTER[w])})" if w in CJK_NOT_AFTER else "") + re.escape(w)
+        for w in _CJK_WORDS
+    )
+    + ")"
+    + f"|(?<!{_KANA})(?P<kana>"
+    + "|".join(re.escape(w) for w in sorted(KATAKANA, key=lambda w: -len(w)))
+    + f")(?!{_KANA})",
     re.IGNORECASE,
 )
-_MOSTLY_RE = re.compile(r"\b(mostly|mainly|all|entirely|largely)\s+$", re.IGNORECASE)
+_MOSTLY = ("mostly", "mainly", "all", "entirely", "largely", *MOSTLY_WORDS)
+_MOSTLY_RE = re.compile(
+    r"(?:(?<!\w)(?:" + _alternation([*_MOSTLY]).replace(r"[\s-]+", r"\s+") + r")\s+"
+    r"|(?:" + "|".join(map(re.escape, MOSTLY_CJK)) + r")\s*)$",
+    re.IGNORECASE,
+)
 MOSTLY_SHARE = 0.5  # "mostly green": at least half the picture
+
+
+def _name_of(m: re.Match[str]) -> str:
+    if m.group("word") is not None:
+        english = normalise_name(m.group("word"))
+        return english if english in _ENGLISH else WORDS[word_key(m.group("word"))]
+    if m.group("ar") is not None:
+        return WORDS[word_key(m.group("ar"))]
+    if m.group("cjk") is not None:
+        return CJK[m.group("cjk")]
+    return KATAKANA[m.group("kana")]
 
 
 def colour_words(text: str) -> list[str]:
     """The colour parts a text asks for, as :func:`parse_color` takes them, in order, once each.
 
     ``"a red car by a dark green door"`` → ``["red", "dark green"]``; "mostly
-    green" asks for at least half the picture (``green:50%``).
+    green" asks for at least half the picture (``green:50%``). Colour words of
+    zh, ja, de, es, fr, ru and ar count too: ``"ein rotes Motorrad"``,
+    ``"一辆红色的车"`` and ``"سيارة حمراء"`` → ``["red"]``.
     """
+    text = normalise_text(text)
     found: dict[str, str] = {}
     for m in _WORD_RE.finditer(text):
-        name = normalise_name(m.group(1))
+        name = normalise_name(_name_of(m))
         mostly = _MOSTLY_RE.search(text[: m.start()])
         found.setdefault(name, f"{name}:{MOSTLY_SHARE:.0%}" if mostly else name)
     return list(found.values())

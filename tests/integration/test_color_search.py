@@ -117,6 +117,60 @@ def test_colour_words_on_and_off(colour_index) -> None:
     assert [p["part"] for p in parts] == ["query"]
 
 
+@pytest.fixture(scope="module")
+def red_and_green(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A red and a green picture, indexed with the hash embedder (which knows no word)."""
+    root = tmp_path_factory.mktemp("red-green")
+    (root / "lib").mkdir()
+    solid((215, 30, 35), seed=1).save(root / "lib" / "red.png")
+    solid((35, 150, 45), seed=2).save(root / "lib" / "green.png")
+    with Engine.open(root / "idx", model="hash") as engine:
+        engine.index([root / "lib"])
+    return root / "idx"
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("rojo", "red"),
+        ("红色", "red"),
+        ("赤い車", "red"),
+        ("красная машина", "red"),
+        ("ein rotes Motorrad", "red"),
+        ("une voiture rouge", "red"),
+        ("سيارة حمراء", "red"),
+        ("verde", "green"),
+        ("緑色", "green"),
+        ("grün", "green"),
+    ],
+)
+def test_colour_words_of_other_languages_rank_by_colour(red_and_green, text, first) -> None:
+    """The colour part ranks the named colour's picture first, whatever the text's order.
+
+    The hash embedder orders the two pictures at random; under RRF the colour
+    ranking (its one match, at half weight) breaks the tie of the text's two ranks.
+    """
+    with Engine.open(red_and_green) as engine:
+        hits = engine.run(Query().text(text).options(cutoff=False, fusion="rrf")).hits
+        assert names(hits) == [first, "green" if first == "red" else "red"]
+        colour = hits[0].explain["parts"][1]
+        assert colour["part"] == f"color:{first} (from {text!r})"
+        assert colour["rank"] == 1 and colour["coverage"] > 0.95
+        # the default fusion carries the same colour part; off, there is none
+        default = engine.run(Query().text(text).options(cutoff=False)).hits
+        assert f"color:{first} (from {text!r})" in [p["part"] for p in default[0].explain["parts"]]
+        off = engine.run(Query().text(text).options(cutoff=False, color_words=False)).hits
+        assert [p["part"] for p in off[0].explain["parts"]] == ["query"]
+
+
+def test_colour_words_of_other_languages_on_the_command_line(red_and_green) -> None:
+    result = run_cli(red_and_green, "红色", "--fusion", "rrf", "--all", "--json")
+    assert result.exit_code == 0, result.output
+    top = json.loads(result.output)["results"][0]
+    assert Path(top["path"]).stem == "red"
+    assert top["explain"]["parts"][1]["part"] == "color:red (from '红色')"
+
+
 def test_colour_words_only_reorder_what_the_text_found(tmp_path: Path) -> None:
     """With the cutoff on, a colour word adds no result the text would not give."""
     lib = tmp_path / "lib"

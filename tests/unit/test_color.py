@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from mmsearch.errors import QueryError
+from mmsearch.media.color_words import CJK, KATAKANA, WORDS
 from mmsearch.media.colors import (
     ALIASES,
     CENTRES_LAB,
@@ -165,6 +166,121 @@ def test_colour_words_in_text() -> None:
     assert colour_words("a Gray cat, a grey dog") == ["grey"]
     assert colour_words("a cat on a sofa") == []
     assert colour_words("redwood forest") == []  # whole words only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "un coche rojo",
+        "ein rotes Motorrad",
+        "一辆红色的车",
+        "一輛紅色的車",  # traditional
+        "赤い車",
+        "レッドの車",
+        "красная машина",
+        "une voiture rouge",
+        "سيارة حمراء",
+        "السيارة الحمراء",  # with the article
+        "سيّارة حَمْراء",  # with harakat
+    ],
+)
+def test_colour_words_in_the_benchmarked_languages(text: str) -> None:
+    assert colour_words(text) == ["red"]
+
+
+@pytest.mark.parametrize(
+    ("words", "name"),
+    [
+        ("rojo roja rojos rojas", "red"),
+        ("rot rote roter rotes roten rotem ROT", "red"),
+        ("vert verte verts vertes", "green"),
+        ("красный красная красное красные красного красную красным красными", "red"),
+        ("синий синяя синее синие синего синюю синим", "blue"),
+        ("жёлтый желтая", "yellow"),
+        ("weiß weiße WEISS weisses", "white"),
+        ("blanc blanche blancs blanches blanco blanca", "white"),
+        ("أحمر احمر الأحمر حمراء والحمراء بالأحمر للأحمر", "red"),
+        ("红色 紅色 赤色 赤い 赤く 真っ赤 レッド 红酒", "red"),
+        ("蓝色 藍色 青い 青色 ブルー 蓝天", "blue"),
+        ("黑色 黒い 黒色 ブラック 黑猫", "black"),
+        ("白色 白い 白雪 ホワイト", "white"),
+        ("grau gris grise серый серая رمادي 灰色 グレー", "grey"),
+    ],
+)
+def test_colour_words_in_every_form(words: str, name: str) -> None:
+    for word in words.split():
+        assert colour_words(f"x {word} x") == [name], word
+
+
+def test_colour_words_of_other_languages_keep_their_names_and_modifiers() -> None:
+    assert colour_words("un coche azul marino") == ["navy"]
+    assert colour_words("тёмно-синий кот") == ["navy"]
+    assert colour_words("ein dunkelgrünes Tor") == ["dark green"]
+    assert colour_words("粉红色的花") == ["pink"]  # not 红色 inside it
+    assert colour_words("金黄色的麦田") == ["gold"]
+    assert colour_words("überwiegend grün") == ["green:50%"]
+    assert colour_words("в основном зелёный") == ["green:50%"]
+    assert colour_words("主要是红色") == ["red:50%"]
+    assert colour_words("ein rotes Auto und une voiture verte") == ["red", "green"]
+    assert colour_words("rojo y red") == ["red"]  # once each
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "明白",  # understand: 白 alone is never a colour
+        "白天的海滩",  # daytime
+        "网红",  # influencer
+        "赤ちゃん",  # baby
+        "面白い写真",  # a funny photo
+        "ブルーベリー",  # blueberry: katakana as a whole run only
+        "グレープ",  # grape
+        "Rotwein",  # whole words only
+        "una taza de café",  # coffee, not brown
+        "une rose",  # fr "rose" is left out (an English word)
+        "a rose in a vase",
+        "бельё",
+    ],
+)
+def test_colour_words_that_are_not_colours(text: str) -> None:
+    assert colour_words(text) == []
+
+
+BASIC = (
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "black",
+    "white",
+    "grey",
+)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "rojo naranja amarillo verde azul morado rosa marrón negro blanco gris",
+        "rot orangene gelb grün blau lila rosa braun schwarz weiß grau",
+        "rouge orange jaune vert bleu violette rose_pâle brun noir blanc gris",
+        "красный оранжевый жёлтый зелёный синий фиолетовый розовый коричневый чёрный белый серый",
+        "أحمر برتقالي أصفر أخضر أزرق بنفسجي وردي بني أسود أبيض رمادي",
+        "红色 橙色 黄色 绿色 蓝色 紫色 粉色 棕色 黑色 白色 灰色",
+        "赤い オレンジ 黄色い 緑色 青い 紫色 ピンク 茶色 黒い 白い グレー",
+    ],
+)
+def test_every_language_has_the_basic_colours(words: str) -> None:
+    found = [colour_words(w.replace("_", " ")) for w in words.split()]
+    assert found == [[name] for name in BASIC]
+
+
+def test_every_colour_word_names_a_colour() -> None:
+    for word, name in {**WORDS, **CJK, **KATAKANA}.items():
+        assert parse_color(name).is_named, (word, name)
 
 
 def test_coverage_of_named_and_hex_colours() -> None:
