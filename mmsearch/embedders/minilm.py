@@ -292,3 +292,7 @@ def _one_blas_thread() -> Iterator[None]:
             _blas_users.pop()
             if len(_blas_users) == 1:
                 put(_blas_users.pop())
+
+
+one_blas_thread = _one_blas_thread
+"""The same guard, for the other numpy text encoders (:mod:`mmsearch.embedders.use`)."""

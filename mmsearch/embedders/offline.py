@@ -272,27 +272,49 @@ class OfflineEmbedder:
         self.device = _check_device(device)
         self._cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         # Fail early when a weights package is missing or broken.
-        minilm_dir()
+        self._check_text_weights()
         effnet_file()
         self._tokenizer: Any = None
         self.identity = EmbedderIdentity(
-            name=NAME,
-            model=MODEL,
-            weights=(
-                f"conse-T{self.top_t}-t{_number(self.temperature)}"
-                f"-p{_templates_digest(self.templates)}-v{VERSION}"
-            ),
-            dim=DIM,
+            name=self.name,
+            model=self.model,
+            weights=self._weights(),
+            dim=self.dim,
             options={
                 "top_t": self.top_t,
                 "temperature": self.temperature,
                 "templates": list(self.templates),
+                **self._text_options(),
             },
         )
 
     @property
     def dim(self) -> int:
         return DIM
+
+    # ------------------------------------------------------------ the text side
+    # A subclass with another sentence encoder (:mod:`mmsearch.embedders.multilingual`)
+    # overrides these, ``dim``, ``max_tokens``, ``name`` and ``model``.
+
+    name: str = NAME
+    model: str = MODEL
+
+    def _weights(self) -> str:
+        return (
+            f"conse-T{self.top_t}-t{_number(self.temperature)}"
+            f"-p{_templates_digest(self.templates)}-v{VERSION}"
+        )
+
+    def _check_text_weights(self) -> None:
+        minilm_dir()
+
+    def _text_options(self) -> dict[str, Any]:
+        """Identity options of the text side (none: MiniLM is the only one)."""
+        return {}
+
+    def _text_path(self) -> str:
+        """How class sentences are encoded, for the class-vector cache key."""
+        return TEXT_PATH
 
     # ------------------------------------------------------------ helpers
 
@@ -305,19 +327,19 @@ class OfflineEmbedder:
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        """MiniLM sentence vectors in numpy (:mod:`mmsearch.embedders.minilm`): no torch."""
+        """Passage-side sentence vectors: MiniLM in numpy (:mod:`~.minilm`), no torch."""
         return load_minilm(minilm_dir()).encode(texts)
 
     def _class_key(self, classes: list[list[str]]) -> str:
         digest = hashlib.sha256()
-        for part in (MODEL, f"v{VERSION}", TEXT_PATH, *self.templates, "\x00"):
+        for part in (self.model, f"v{VERSION}", self._text_path(), *self.templates, "\x00"):
             digest.update(part.encode("utf-8") + b"\n")
         for names in classes:
             digest.update(",".join(names).encode("utf-8") + b"\n")
         return digest.hexdigest()[:24]
 
     def class_vectors(self) -> np.ndarray:
-        """The (1000, 384) unit class vectors for this embedder's templates (cached)."""
+        """The (1000, dim) unit class vectors for this embedder's templates (cached)."""
         classes = load_class_names()
         key = self._class_key(classes)
         with _lock:
@@ -325,7 +347,7 @@ class OfflineEmbedder:
         if cached is not None:
             return cached
         path = (self._cache_dir or cache_dir()) / f"conse-classes-{key}.npy"
-        vectors = read_cached(path, (NUM_CLASSES, DIM))
+        vectors = read_cached(path, (NUM_CLASSES, self.dim))
         if vectors is None:
             vectors = self._compute_class_vectors(classes)
             write_cached(path, vectors)
@@ -343,7 +365,7 @@ class OfflineEmbedder:
                     sentences.append(template.replace("{}", name))
                     owner.append(index)
         encoded = self._encode(sentences)
-        sums = np.zeros((len(classes), DIM), dtype=np.float64)
+        sums = np.zeros((len(classes), self.dim), dtype=np.float64)
         np.add.at(sums, np.asarray(owner), encoded)
         return l2_normalise(sums)
 
@@ -376,12 +398,16 @@ class OfflineEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return l2_normalise(self._encode(texts))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries are encoded as passages: MiniLM has no query side."""
+        return self.embed_texts(texts)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         logits = self.image_logits(images)
         return conse_combine(logits, self.class_vectors(), self.top_t, self.temperature)
 

@@ -1,9 +1,15 @@
 """Split long texts into token windows that fit the text encoder.
 
 Chunks are cut by tokens, not characters, so each fits the encoder's context
-(CLIP reads 77 tokens, MiniLM 256). Consecutive chunks overlap by a few tokens
-so a phrase cut at a boundary is still whole in one of them. Each chunk keeps
-its character span in the original text, so a hit can show its snippet.
+(CLIP reads 77 tokens, MiniLM 256 word pieces, the ``multilingual`` model's
+USE 256 SentencePiece pieces, its e5 variant 500). Consecutive chunks overlap
+by a few tokens so a phrase cut at a boundary is still whole in one of them.
+Each chunk keeps its character span in the original text, so a hit can show
+its snippet.
+
+The spans come from the embedder's own tokenizer (``token_spans``), so text
+written without spaces (Chinese, Japanese, Thai) is cut between two of its
+tokens like any other, never by words it does not have.
 """
 
 from __future__ import annotations

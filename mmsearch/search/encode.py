@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import select
 
-from mmsearch.embedders.base import Embedder, l2_normalise
+from mmsearch.embedders.base import Embedder, embed_queries, l2_normalise
 from mmsearch.errors import QueryError
 from mmsearch.media.decode import DecodeError, load_image, register_heif
 from mmsearch.search.query import Part
@@ -38,11 +38,14 @@ class QueryEncoder:
     def encode(self, parts: list[Part]) -> list[np.ndarray]:
         """One normalised vector per part (texts embedded in one batch).
 
-        A colour part has no model vector: it gets an empty one (length 0), and
-        ranks by palettes instead (:mod:`mmsearch.search.color`).
+        Text parts, negatives included, go through the embedder's query side
+        (:func:`~mmsearch.embedders.base.embed_queries`); what was indexed went
+        through its passage side. A colour part has no model vector: it gets
+        an empty one (length 0), and ranks by palettes instead
+        (:mod:`mmsearch.search.color`).
         """
         texts = [p.value for p in parts if p.kind == "text"]
-        text_vecs = iter(self.embedder.embed_texts(texts)) if texts else iter(())
+        text_vecs = iter(embed_queries(self.embedder, texts)) if texts else iter(())
         out: list[np.ndarray] = []
         for part in parts:
             if part.kind == "color":

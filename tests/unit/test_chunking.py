@@ -39,3 +39,15 @@ def test_no_tokens_no_chunks_and_bad_window() -> None:
     assert chunk_text("   ", [], max_tokens=10) == []
     with pytest.raises(ValueError):
         chunk_text("x", [(0, 1)], max_tokens=0)
+
+
+def test_text_without_spaces_is_cut_between_its_tokens() -> None:
+    """Chinese has no spaces: the tokens (one per character here) are what is cut."""
+    text = "北京是中华人民共和国的首都也是全国的政治文化和国际交往中心" * 10
+    per_char = [(i, i + 1) for i in range(len(text))]
+    chunks = chunk_text(text, per_char, max_tokens=50, overlap=10)
+    assert all(len(c.text) <= 50 for c in chunks)
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    for a, b in itertools.pairwise(chunks):
+        assert a.end - b.start == 10
+        assert text[b.start : a.end] == a.text[-10:] == b.text[:10]
