@@ -1,6 +1,7 @@
 """Retrieval quality on real media: R@1, R@5 and MRR per embedder.
 
     python -m benchmarks.quality [--model offline --model hash ...] [--json]
+        [--languages en,zh,ja,de,es,fr,ru,ar]
 
 The labelled set lives in ``benchmarks/quality_queries.json`` (add media and
 queries there). Each query has a ``split``: ``tuning`` queries were used to
@@ -19,6 +20,14 @@ Colour (``"color"`` in the JSON, all held-out): text queries with colour words
 and on (a colour part fused late), under each fusion mode; ``--color`` queries
 alone rank by palettes only, the same for every model. The main set is also
 run with colour words off, to show what they change there.
+
+Languages: ``benchmarks/quality_translations.json`` holds the 53 queries in
+zh, ja, de, es, fr, ru and ar, written by hand; each translation keeps the
+English query's labels. ``--languages`` picks which to run (default: English
+and every translated language); each is reported with R@1, R@5 and MRR, and
+its MRR as a ratio of the same model's English MRR (target: at least 0.85).
+Cross-language note search is measured by ``python -m benchmarks.cross_language``.
+Figures: ``docs/benchmarks.md``, section "Languages".
 """
 
 from __future__ import annotations
@@ -38,6 +47,25 @@ from mmsearch import Engine
 from mmsearch.search.query import Part, Query
 
 QUERIES = Path(__file__).with_name("quality_queries.json")
+TRANSLATIONS = Path(__file__).with_name("quality_translations.json")
+TARGET_LANGUAGE_RATIO = 0.85
+"""A language's MRR over the same model's English MRR should reach this (issue 23)."""
+
+
+def load_translations() -> dict[str, dict[str, str]]:
+    """English query text -> {language: translated text}; empty when the file is missing."""
+    if not TRANSLATIONS.exists():
+        return {}
+    data: dict[str, dict[str, str]] = json.loads(TRANSLATIONS.read_text(encoding="utf-8"))[
+        "queries"
+    ]
+    return data
+
+
+def known_languages(translations: dict[str, dict[str, str]]) -> list[str]:
+    """English first, then every language the translations cover, in file order."""
+    first = next(iter(translations.values()), {})
+    return ["en", *first]
 
 
 def _package_dir(package: str) -> Path:
@@ -159,8 +187,52 @@ def colour(engine: Engine, spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def languages(
+    engine: Engine,
+    spec: dict[str, Any],
+    translations: dict[str, dict[str, str]],
+    wanted: list[str],
+    english: list[int | None],
+) -> dict[str, Any]:
+    """The main set in each wanted language, with the English query's labels."""
+    n = len(spec["media"])
+    relevant = [q["relevant"] for q in spec["queries"]]
+    out: dict[str, Any] = {}
+    for language in wanted:
+        if language == "en":
+            ranks = english
+        else:
+            ranks = []
+            for query, rel in zip(spec["queries"], relevant, strict=True):
+                text = translations[query["text"]][language]
+                hits = engine.search(text, k=n, cutoff=False, collapse=None)
+                ranks.append(rank_of_first_relevant([Path(h.path).stem for h in hits], set(rel)))
+        splits = [q["split"] for q in spec["queries"]]
+        held_out = [r for r, split in zip(ranks, splits, strict=True) if split == "held-out"]
+        out[language] = {**metrics(ranks), "held-out MRR": metrics(held_out)["MRR"], "ranks": ranks}
+    english_mrr = metrics(english)["MRR"]
+    for figures in out.values():
+        figures["MRR/en"] = figures["MRR"] / english_mrr if english_mrr else 0.0
+    return out
+
+
+def chosen_languages(asked: str | None, translations: dict[str, dict[str, str]]) -> list[str]:
+    """``--languages`` as a list, English always first (every ratio needs it)."""
+    known = known_languages(translations)
+    chosen = asked.split(",") if asked else known
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise SystemExit(f"no translations for {', '.join(unknown)}; known: {', '.join(known)}")
+    return ["en", *(language for language in chosen if language != "en")]
+
+
 def evaluate(
-    model: str, spec: dict[str, Any], library: Path, index: Path, examples: Path
+    model: str,
+    spec: dict[str, Any],
+    library: Path,
+    index: Path,
+    examples: Path,
+    translated: tuple[dict[str, dict[str, str]], list[str]] = ({}, ["en"]),
 ) -> dict[str, Any]:
     started = time.perf_counter()
     per_query = []
@@ -173,6 +245,8 @@ def evaluate(
             per_query.append({**query, "rank": rank, "top": found[:3]})
         fusion = multi_part(engine, spec, examples)
         colours = colour(engine, spec)
+        english = [q["rank"] for q in per_query]
+        by_language = languages(engine, spec, *translated, english)
     by_kind: dict[str, list[int | None]] = defaultdict(list)
     by_split: dict[str, list[int | None]] = defaultdict(list)
     for q in per_query:
@@ -187,6 +261,7 @@ def evaluate(
         "queries": per_query,
         "fusion": fusion,
         "colour": colours,
+        "languages": by_language,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -196,9 +271,15 @@ def main() -> None:
     parser.add_argument("--model", action="append", help="embedders to compare")
     parser.add_argument("--json", action="store_true", help="print JSON with every query")
     parser.add_argument("--misses", action="store_true", help="list queries ranked below 1")
+    parser.add_argument(
+        "--languages",
+        help="comma-separated query languages (default: en and every translated one)",
+    )
     args = parser.parse_args()
     spec = json.loads(QUERIES.read_text(encoding="utf-8"))
     models = args.model or ["offline", "hash"]
+    translations = load_translations()
+    wanted = chosen_languages(args.languages, translations)
     results = []
     with scratch() as tmp:
         library = Path(tmp) / "media"
@@ -207,7 +288,8 @@ def main() -> None:
         build_library(examples, spec.get("examples", {}))
         for model in models:
             index = Path(tmp) / f"idx-{model}"
-            results.append(evaluate(model, spec, library, index, examples))
+            translated = (translations, wanted)
+            results.append(evaluate(model, spec, library, index, examples, translated))
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -242,11 +324,28 @@ def main() -> None:
         for what, figures in r["colour"].items()
     ]
     print(table(["model", "queries", "R@1", "R@5", "MRR"], rows))
+    if wanted != ["en"]:
+        print_languages(results, n_queries)
     if args.misses:
         for r in results:
             for q in r["queries"]:
                 if q["rank"] != 1:
                     print(f"{r['model']}: {q['text']!r} rank {q['rank']} top {q['top']}")
+
+
+def print_languages(results: list[dict[str, Any]], n_queries: int) -> None:
+    print(
+        f"\nLanguages: the {n_queries} queries translated by hand, English labels;"
+        f" MRR/en is the language's MRR over the model's English MRR"
+        f" (target >= {TARGET_LANGUAGE_RATIO})"
+    )
+    rows = [
+        [r["model"], language, f["R@1"], f["R@5"], f["MRR"], f["held-out MRR"], f["MRR/en"]]
+        for r in results
+        for language, f in r["languages"].items()
+    ]
+    headers = ["model", "language", "R@1", "R@5", "MRR", "held-out MRR", "MRR/en"]
+    print(table(headers, rows))
 
 
 if __name__ == "__main__":
