@@ -39,6 +39,11 @@ image vectors measurably away from the fp32 ones, because ConSE sums a hundred
 fairly flat class weights (docs/benchmarks.md, section "Ingest"). (``auto`` used
 to run the text encoder under bf16 autocast; the numpy encoder has no bf16 path
 and needs none.)
+
+Image features: ``embed_images_with_features`` returns, from the same forward
+pass, the ConSE vectors and the classifier's pooled layer (1280-d, unit rows),
+an image-only space for image-to-image search (issue 23; docs/benchmarks.md,
+"Image to image").
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ MODEL = "efficientnet-lite0+all-MiniLM-L6-v2"
 DIM = 384
 IMAGE_SIZE = 224
 NUM_CLASSES = 1000
+# Width of EfficientNet-Lite0's pooled features, the layer before the class head.
+FEATURE_DIM = 1280
 # MiniLM reads 256 word pieces, two of which are [CLS] and [SEP].
 MAX_TOKENS = 254
 # Bump when the class names, the preprocessing or the combination change.
@@ -381,18 +388,41 @@ class OfflineEmbedder:
 
     def image_logits(self, images: Sequence[Image.Image]) -> np.ndarray:
         """The classifier's (n, 1000) ImageNet logits, float32."""
+        return self._classify(images, pooled=False)[0]
+
+    def _classify(
+        self, images: Sequence[Image.Image], pooled: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass: the (n, 1000) logits and, if ``pooled``, the (n, 1280) pooled
+        features the 1000-class head reads (else an empty (n, 0) array); float32.
+
+        With ``pooled`` the model is run in its two halves (``forward_head(...,
+        pre_logits=True)`` then its ``classifier``), which is what ``model(pixels)`` does
+        in eval mode (its dropout is then the identity), so the logits are the same.
+        """
         import torch
 
+        width = FEATURE_DIM if pooled else 0
         if not images:
-            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+            empty = np.zeros((0, width), dtype=np.float32)
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32), empty
         model = load_image_model(self.device)
-        parts = []
+        logits, features = [], []
         with torch.inference_mode(), self._autocast(self.image_precision):
             for start in range(0, len(images), self.batch_size):
                 pixels = self._pixels(images[start : start + self.batch_size])
                 pixels = pixels.to(self.device).contiguous(memory_format=torch.channels_last)
-                parts.append(model(pixels).float().cpu().numpy())
-        return np.concatenate(parts).astype(np.float32)
+                if pooled:
+                    pre = model.forward_head(model.forward_features(pixels), pre_logits=True)
+                    logits.append(model.classifier(pre).float().cpu().numpy())
+                    features.append(pre.float().cpu().numpy())
+                else:
+                    logits.append(model(pixels).float().cpu().numpy())
+                    features.append(np.zeros((len(pixels), 0), dtype=np.float32))
+        return (
+            np.concatenate(logits).astype(np.float32),
+            np.concatenate(features).astype(np.float32),
+        )
 
     # ------------------------------------------------------------ protocol
 
@@ -410,6 +440,26 @@ class OfflineEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         logits = self.image_logits(images)
         return conse_combine(logits, self.class_vectors(), self.top_t, self.temperature)
+
+    def embed_images_with_features(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """From one forward pass: the ConSE vectors and the classifier's own image features.
+
+        The first array is what :meth:`embed_images` returns, (n, ``dim``). The second is
+        the L2-normalised pooled layer the 1000-class head reads, (n, ``FEATURE_DIM``)
+        float32: an image-only space for image-to-image search (issue 23; measured by
+        ``benchmarks/image_to_image.py``, docs/benchmarks.md, "Image to image"). Keeping
+        it costs no model time beyond :meth:`embed_images`.
+        """
+        if not images:
+            return (
+                np.zeros((0, self.dim), dtype=np.float32),
+                np.zeros((0, FEATURE_DIM), dtype=np.float32),
+            )
+        logits, pooled = self._classify(images, pooled=True)
+        vectors = conse_combine(logits, self.class_vectors(), self.top_t, self.temperature)
+        return vectors, l2_normalise(pooled)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The (start, end) character span of each word-piece token, special tokens excluded."""
