@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mmsearch.media.formats import is_raw
+
 HASH_BLOCK = 1 << 20
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 0x9003
@@ -127,7 +129,15 @@ def decode_upright(path: str, long_side: int, max_pixels: int = DEFAULT_MAX_PIXE
     animated WebP give their first frame. ``width`` and ``height`` are the
     original, upright size. An image that would decode to more than
     ``max_pixels`` is refused: a decompression bomb, or too big for memory.
+    Camera RAW files go to :func:`mmsearch.media.raw.decode_raw`.
     """
+    if is_raw(path):
+        from mmsearch.media.raw import RawError, decode_raw
+
+        try:
+            return DecodedImage(*decode_raw(path, long_side, max_pixels))
+        except RawError as exc:
+            raise DecodeError(str(exc)) from exc
     try:
         with _own_pixel_limit(), Image.open(path) as im:
             width, height = im.size

@@ -6,6 +6,12 @@ import os
 
 from mmsearch.kinds import Modality
 
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"}
+)
+"""Camera RAW files, read through rawpy (LibRaw) when the ``[raw]`` extra is installed:
+Adobe, Canon (two), Nikon, Sony, Olympus, Panasonic, Fujifilm, Pentax and Samsung."""
+
 IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg",
@@ -20,7 +26,16 @@ IMAGE_EXTENSIONS = frozenset(
         ".tiff",
         ".heic",
         ".heif",
+        ".jp2",  # JPEG 2000, as Pillow reads it (OpenJPEG)
+        ".j2k",
+        ".jpx",
+        ".jpf",
+        ".ppm",  # netpbm
+        ".pgm",
+        ".pbm",
+        ".pnm",
     }
+    | RAW_EXTENSIONS
 )
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".rst", ".org", ".text"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
@@ -32,6 +47,11 @@ EXTENSIONS: dict[Modality, frozenset[str]] = {
     "video": VIDEO_EXTENSIONS,
 }
 """The extensions read as each modality: what is indexed, and what the server takes as upload."""
+
+
+def is_raw(path: str) -> bool:
+    """Whether ``path`` is a camera RAW file (by extension)."""
+    return os.path.splitext(path)[1].lower() in RAW_EXTENSIONS
 
 
 def modality_of(path: str) -> Modality | None:

@@ -25,12 +25,17 @@ def _mean(im: Image.Image) -> np.ndarray:
     return np.asarray(im, np.float32).reshape(-1, 3).mean(axis=0)
 
 
-@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "avif", "bmp", "tiff", "gif", "heic"])
+IMAGE_FORMATS = ["jpg", "png", "webp", "avif", "bmp", "tiff", "gif", "heic"]
+IMAGE_FORMATS += ["jp2", "j2k", "jpx", "jpf", "ppm", "pnm"]  # JPEG 2000 and netpbm
+
+
+@pytest.mark.parametrize("ext", IMAGE_FORMATS)
 def test_every_image_format_decodes_to_rgb_at_model_size(tmp_path: Path, ext: str) -> None:
     register_heif()
     path = tmp_path / f"red.{ext}"
     img = solid((220, 30, 30), size=(640, 480))
-    img.save(path, **({"quality": 95} if ext in ("jpg", "webp", "avif", "heic") else {}))
+    fmt = {"jpx": "JPEG2000", "jpf": "JPEG2000", "pnm": "PPM"}.get(ext)
+    img.save(path, fmt, **({"quality": 95} if ext in ("jpg", "webp", "avif", "heic") else {}))
     assert modality_of(str(path)) == "image"
     out = load_image(str(path), 224)
     assert out.image.mode == "RGB"
@@ -38,6 +43,25 @@ def test_every_image_format_decodes_to_rgb_at_model_size(tmp_path: Path, ext: st
     assert min(out.image.size) == 224
     r, g, b = _mean(out.image)
     assert r > 180 and g < 80 and b < 80
+
+
+def test_netpbm_16_bit_grey_and_1_bit(tmp_path: Path) -> None:
+    """A 16-bit PGM (mode I;16B in Pillow) and a 1-bit PBM convert like any other mode."""
+    deep = tmp_path / "deep.pgm"
+    Image.fromarray(np.full((300, 400), 65535 // 4, np.uint16)).save(deep)
+    with Image.open(deep) as im:
+        assert im.format == "PPM" and im.mode.startswith("I")
+    out = load_image(str(deep), 224)
+    assert out.image.mode == "RGB" and (out.width, out.height) == (400, 300)
+    assert np.allclose(_mean(out.image), 255 / 4, atol=2)
+
+    bits = np.zeros((300, 400), bool)
+    bits[:, 200:] = True  # right half white
+    Image.fromarray(bits).save(tmp_path / "half.pbm")
+    with Image.open(tmp_path / "half.pbm") as im:
+        assert im.mode == "1"
+    arr = np.asarray(load_image(str(tmp_path / "half.pbm"), 224).image, np.float32)
+    assert arr[:, :100].max() < 10 and arr[:, -100:].min() > 245
 
 
 def test_large_jpeg_is_drafted_and_aspect_kept(tmp_path: Path) -> None:
