@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from mmsearch.cli import cli
 from tests.support.deps import need
-from tests.support.media import skimage_data_dir
+from tests.support.media import index_skimage_photos
 
 need("skimage")
 need("timm")
@@ -26,11 +26,7 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def photo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    index = tmp_path_factory.mktemp("quickstart") / "idx"
-    args = ["index", str(skimage_data_dir()), "--index", str(index), "--model", "offline"]
-    result = CliRunner().invoke(cli, [*args, "--ocr", "off"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return index
+    return index_skimage_photos(tmp_path_factory.mktemp("quickstart") / "idx", "offline")
 
 
 def _search(index: Path, *args: str) -> dict:

@@ -26,6 +26,18 @@ def skimage_data_dir() -> Path:
     return Path(skimage.__file__).parent / "data"
 
 
+def index_skimage_photos(index: Path, model: str) -> Path:
+    """Index scikit-image's photos (the README's Quick start library) with ``model``, OCR off."""
+    from click.testing import CliRunner
+
+    from mmsearch.cli import cli
+
+    args = ["index", str(skimage_data_dir()), "--index", str(index), "--model", model]
+    result = CliRunner().invoke(cli, [*args, "--ocr", "off"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return index
+
+
 def real_photos(dest: Path) -> dict[str, Path]:
     """Copy a few real photos that ship inside installed packages into ``dest``."""
     from sklearn.datasets import load_sample_image
